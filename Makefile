@@ -1,0 +1,69 @@
+# Two commands do everything on a fresh Debian machine with Python 3.11 (see README):
+#   make book   # venv + offline data + MathJax, execute notebooks with papermill, build the book
+#   make test   # venv + offline data, then the whole test suite (unit tests and notebook smoke runs)
+# Both are idempotent: a second run reuses the venv, the data and the assets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+STAMP := $(VENV)/.phn-installed
+FASHION_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+MATHJAX := book/_assets/mathjax/tex-chtml.js
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+EXECUTED := $(patsubst notebooks/%.ipynb,book/executed/%.ipynb,$(NOTEBOOKS))
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv data assets notebooks book test clean
+
+help:
+	@echo "make book   build the book (book/_build/html) on the offline default configuration"
+	@echo "make test   run the test suite, notebook smoke runs included"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+# FashionMNIST, the offline default, from the Debian package (real files, installed read-only).
+data:
+	@if [ -f $(FASHION_DEB) ] || [ -d data/FashionMNIST ] || [ -n "$${PHN_DATA:-}" -a -d "$${PHN_DATA:-/nonexistent}/FashionMNIST" ]; then \
+	  echo "FashionMNIST: found"; \
+	else \
+	  echo "FashionMNIST: installing the Debian package dataset-fashion-mnist"; \
+	  $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+	fi
+
+# MathJax 3 served from the book itself, so formulas render offline.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf book/_assets/mathjax && mkdir -p book/_assets
+	cp -r node_modules/mathjax/es5 book/_assets/mathjax
+	touch $@
+
+assets: $(MATHJAX)
+
+# papermill is the only thing that executes notebooks for the book; the book renders them as they are.
+book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(shell find phn -name '*.py')
+	@mkdir -p book/executed
+	$(PY) -m papermill --no-progress-bar --cwd notebooks $< $@.tmp
+	mv $@.tmp $@
+
+notebooks: $(EXECUTED)
+
+book: venv data assets notebooks
+	$(VENV)/bin/jupyter-book build book/
+	@echo "The book: $(abspath book/_build/html/index.html)"
+
+test: venv data
+	$(PY) -m pytest
+
+clean:
+	rm -rf book/_build book/executed

@@ -1,0 +1,174 @@
+"""Typed, frozen configuration objects shared by the library, the CLI and the notebooks.
+
+Every config is a frozen dataclass. :func:`from_dict` builds one from plain literals (a notebook's
+parameters cell, a JSON file, CLI options) and rejects unknown keys and wrong types loudly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+LookAhead = Literal["none", "first", "second"]
+Norm = Literal["per_sample", "batch"]
+PrefixNorm = Literal["running", "batch"]
+EvalOrder = Literal["interleaved", "sorted"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Slim ResNet-18 and where it is split.
+
+    Attributes:
+        nf: width of the first stage (paper: 20; stages have nf, 2nf, 4nf, 8nf channels).
+        freeze_depth: k in 0..4. The stem and stages 1..k form the prefix that is trained on
+            experience 1 and then frozen; k = 0 freezes nothing (HN-0 is HN-F, LR-0 replays inputs).
+        norm: normalisation in the generated (hypernetwork) part. ``"per_sample"`` normalises every
+            sample with its own spatial statistics, as the authors' per-sample ``vmap`` does;
+            ``"batch"`` uses batch statistics.
+        prefix_norm: normalisation in the prefix. ``"running"`` keeps BN running statistics from
+            experience 1 and runs in eval mode once frozen (a prediction never depends on its test
+            batch); ``"batch"`` reproduces the authors' batch-statistics BN.
+    """
+
+    nf: int = 20
+    freeze_depth: int = 4
+    norm: Norm = "per_sample"
+    prefix_norm: PrefixNorm = "running"
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.freeze_depth <= 4, f"freeze_depth must be in 0..4, got {self.freeze_depth}")
+        _check(self.nf > 0, f"nf must be positive, got {self.nf}")
+
+
+@dataclass(frozen=True)
+class HyperConfig:
+    """Hypernetwork and its continual-learning objective (Appendix A and F, Eq. 7, Algorithm 1).
+
+    Attributes:
+        embedding_dim: task embedding size (paper: 32).
+        hidden: widths of the MLP trunk after the embedding (paper: 50, 32); the last is h.
+        lookup_dim: d, the per-output-channel lookup vector size of conv heads (Appendix A.2).
+        beta: regulariser coefficient (paper: 0.5).
+        lookahead: ``"first"`` (default, the authors' scripts), ``"second"`` (differentiate through
+            the virtual step) or ``"none"`` (plain CE + beta * R).
+        reg_tasks: how many earlier tasks the regulariser samples per step (authors: 20); 0 = all.
+    """
+
+    embedding_dim: int = 32
+    hidden: tuple[int, ...] = (50, 32)
+    lookup_dim: int = 32
+    beta: float = 0.5
+    lookahead: LookAhead = "first"
+    reg_tasks: int = 20
+
+    def __post_init__(self) -> None:
+        _check(self.embedding_dim > 0 and self.lookup_dim > 0, "embedding_dim and lookup_dim must be positive")
+        _check(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden), "hidden must hold positive widths")
+        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(self.reg_tasks >= 0, f"reg_tasks must be >= 0, got {self.reg_tasks}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and evaluation settings of a run (paper: Adam 1e-3, batch 64/256, 100 epochs)."""
+
+    epochs: int = 1
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    eval_order: EvalOrder = "interleaved"
+    num_workers: int = 0
+    log_steps: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
+        _check(self.batch_size > 0 and self.eval_batch_size > 0, "batch sizes must be positive")
+        _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or out of range."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a type annotation, converting lists to tuples where asked."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not match {annotation}")
+    if annotation is type(None):
+        if value is not None:
+            raise ConfigError(f"{where}: expected None, got {value!r}")
+        return None
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(annotation, type):
+        if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
+            return from_dict(annotation, value)
+        if not isinstance(value, annotation):
+            raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], values: dict[str, Any] | None = None, **overrides: Any) -> T:
+    """Build the frozen dataclass ``cls`` from literals, rejecting unknown keys and wrong types.
+
+    Example:
+        >>> from_dict(TrainConfig, {"epochs": 3, "lr": 1e-3}).epochs
+        3
+    """
+    values = {**(values or {}), **overrides}
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{cls.__name__}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+__all__ = [
+    "ConfigError", "HyperConfig", "ModelConfig", "TrainConfig", "from_dict", "to_dict", "field",
+]
