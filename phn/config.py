@@ -96,6 +96,78 @@ class TrainConfig:
         _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
 
+StrategyName = Literal["naive", "ewc", "lr", "hn"]
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """Which strategy, and its own settings.
+
+    Attributes:
+        name: ``"naive"``, ``"ewc"``, ``"lr"`` (latent replay LR-k) or ``"hn"`` (partial hypernetwork
+            HN-k; with ``ModelConfig.freeze_depth = 0`` it is HN-F). k comes from ``ModelConfig``.
+        ewc_lambda: EWC penalty coefficient (not stated in the paper; our default 100).
+        buffer_size: latent replay buffer (paper: 200 for CIFAR-100, 400 for TinyImageNet).
+        replay_coef: c, weight of the replayed cross-entropy (paper: 0 or 1).
+    """
+
+    name: StrategyName = "hn"
+    ewc_lambda: float = 100.0
+    buffer_size: int = 200
+    replay_coef: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self.ewc_lambda >= 0, f"ewc_lambda must be >= 0, got {self.ewc_lambda}")
+        _check(self.buffer_size >= 0, f"buffer_size must be >= 0, got {self.buffer_size}")
+        _check(self.replay_coef >= 0, f"replay_coef must be >= 0, got {self.replay_coef}")
+
+    def label(self, freeze_depth: int) -> str:
+        """The paper's name: Naive, EWC, LR-k, HN-k or HN-F."""
+        if self.name == "hn":
+            return "HN-F" if freeze_depth == 0 else f"HN-{freeze_depth}"
+        if self.name == "lr":
+            return f"LR-{freeze_depth}"
+        return {"naive": "Naive", "ewc": "EWC"}[self.name]
+
+
+def _stream_config():  # imported lazily: phn.data pulls in torchvision
+    from phn.data.stream_registry import StreamConfig
+
+    return StreamConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One strategy on one stream: everything that defines a run (saved as its config.json).
+
+    Build it from literals with ``from_dict(RunConfig, {"stream": {...}, "strategy": {...}, ...})``.
+    """
+
+    stream: Any = field(default_factory=lambda: _stream_config()())
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    hyper: HyperConfig = field(default_factory=HyperConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        stream_cls = _stream_config()
+        if isinstance(self.stream, dict):
+            object.__setattr__(self, "stream", from_dict(stream_cls, self.stream))
+        _check(isinstance(self.stream, stream_cls), f"RunConfig.stream must be a StreamConfig, got {self.stream!r}")
+
+    @property
+    def label(self) -> str:
+        """The paper's strategy name, e.g. ``HN-4``."""
+        return self.strategy.label(self.model.freeze_depth)
+
+    def digest(self) -> str:
+        """A short hash of every setting (a results-cache key)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(to_dict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
 class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
@@ -170,5 +242,5 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "HyperConfig", "ModelConfig", "TrainConfig", "from_dict", "to_dict", "field",
+    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "from_dict", "to_dict",
 ]

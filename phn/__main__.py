@@ -1,0 +1,5 @@
+"""``python -m phn``: see :mod:`phn.cli`."""
+
+from phn.cli import main
+
+raise SystemExit(main())

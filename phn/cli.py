@@ -1,0 +1,177 @@
+"""Command line: ``python -m phn run ...`` trains one strategy on one stream and prints a summary.
+
+Example::
+
+    python -m phn run --stream split-fashionmnist --strategy hn --freeze-depth 4 --epochs 1 \\
+        --seed 0 --class-order 0,1,2,3,4,5,6,7,8,9 --max-per-class 1000 --out runs/hn4
+
+Bad values (unknown strategy, freeze depth outside 0..4, negative epochs, missing data) end with a
+one-line message and exit status 2, without a traceback (``PHN_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from phn.config import ConfigError, RunConfig, from_dict
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage dump); ``--help`` shows the usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m phn", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="train one strategy on one stream",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+    s = run.add_argument_group("stream")
+    s.add_argument("--stream", default="split-fashionmnist",
+                   help="split-<dataset>, noisy-<dataset> or cross:<a>-><b>; datasets: fashionmnist, mnist, "
+                        "cifar10, cifar100, svhn, gtsrb, tinyimagenet")
+    s.add_argument("--num-experiences", type=int, help="experiences (default: the stream's)")
+    s.add_argument("--classes-per-experience", type=int, help="classes per experience (default: the stream's)")
+    s.add_argument("--class-order", type=_int_list, help="explicit class order, e.g. 0,1,2,3 (default: seeded)")
+    s.add_argument("--stream-seed", type=int, help="seed of the class order (default: --seed)")
+    s.add_argument("--max-per-class", type=int, help="first N images per class (train and test)")
+    s.add_argument("--max-per-class-test", help="test cap overriding --max-per-class, or 'all'")
+    s.add_argument("--no-augment", action="store_true", help="no random crop / flip on training images")
+    s.add_argument("--data-root", help="first data root to search (then $PHN_DATA, then data/)")
+    s.add_argument("--no-verify-checksums", action="store_true",
+                   help="skip the md5 check of CIFAR/SVHN files (re-packed or generated files)")
+
+    m = run.add_argument_group("strategy and model")
+    m.add_argument("--strategy", default="hn", choices=["naive", "ewc", "lr", "hn"],
+                   help="hn with --freeze-depth 0 is HN-F")
+    m.add_argument("--freeze-depth", type=int, default=4, help="k in 0..4: stem + stages 1..k frozen after experience 1")
+    m.add_argument("--norm", default="per_sample", choices=["per_sample", "batch"],
+                   help="normalisation of the generated layers")
+    m.add_argument("--prefix-norm", default="running", choices=["running", "batch"],
+                   help="BN of the non-generated layers: running statistics, or the authors' batch statistics")
+    m.add_argument("--ewc-lambda", type=float, default=100.0, help="EWC penalty coefficient")
+    m.add_argument("--buffer-size", type=int, default=200, help="latent replay buffer size")
+    m.add_argument("--replay-coef", type=float, default=1.0, help="latent replay coefficient c")
+
+    h = run.add_argument_group("hypernetwork")
+    h.add_argument("--embedding-dim", type=int, default=32)
+    h.add_argument("--hidden", type=_int_list, default=[50, 32], help="trunk widths")
+    h.add_argument("--lookup-dim", type=int, default=32, help="d of the channel-wise conv heads")
+    h.add_argument("--beta", type=float, default=0.5, help="regulariser coefficient")
+    h.add_argument("--lookahead", default="first", choices=["none", "first", "second"])
+    h.add_argument("--reg-tasks", type=int, default=20, help="earlier tasks sampled per step (0 = all)")
+
+    t = run.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=1, help="epochs per experience (paper: 100)")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--eval-batch-size", type=int, default=256)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0, help="model initialisation and, unless --stream-seed, class order")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    t.add_argument("--eval-order", default="interleaved", choices=["interleaved", "sorted"],
+                   help="test batches mixed across classes, or sorted by class as Avalanche delivers them")
+    t.add_argument("--num-workers", type=int, default=0, help="data loader workers")
+    t.add_argument("--no-step-logs", action="store_true", help="do not keep per-step logs")
+
+    o = run.add_argument_group("output")
+    o.add_argument("--out", help="run directory (config.json, metrics.json, accuracy.csv, steps.csv, checkpoint)")
+    o.add_argument("--resume", action="store_true", help="continue after the last finished experience in --out")
+    o.add_argument("--no-cache", action="store_true", help="train even if --out holds results of this config")
+    o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: only on a terminal)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The :class:`RunConfig` the options describe (validated: bad values raise ConfigError)."""
+    test_cap = args.max_per_class_test
+    if test_cap is not None and test_cap != "all":
+        try:
+            test_cap = int(test_cap)
+        except ValueError:
+            raise ConfigError(f"--max-per-class-test must be an integer or 'all', got {test_cap!r}") from None
+    stream = {
+        "name": args.stream, "seed": args.seed if args.stream_seed is None else args.stream_seed,
+        "num_experiences": args.num_experiences, "classes_per_experience": args.classes_per_experience,
+        "class_order": args.class_order, "max_per_class": args.max_per_class, "max_per_class_test": test_cap,
+        "augment": not args.no_augment, "root": args.data_root,
+        "verify_checksums": False if args.no_verify_checksums else None,
+    }
+    try:
+        return from_dict(RunConfig, {
+            "stream": stream,
+            "strategy": {"name": args.strategy, "ewc_lambda": args.ewc_lambda, "buffer_size": args.buffer_size,
+                         "replay_coef": args.replay_coef},
+            "model": {"freeze_depth": args.freeze_depth, "norm": args.norm, "prefix_norm": args.prefix_norm},
+            "hyper": {"embedding_dim": args.embedding_dim, "hidden": args.hidden, "lookup_dim": args.lookup_dim,
+                      "beta": args.beta, "lookahead": args.lookahead, "reg_tasks": args.reg_tasks},
+            "train": {"epochs": args.epochs, "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size,
+                      "lr": args.lr, "seed": args.seed, "device": args.device, "amp": not args.no_amp,
+                      "eval_order": args.eval_order, "num_workers": args.num_workers,
+                      "log_steps": not args.no_step_logs},
+        })
+    except ValueError as error:  # StreamConfig validates names and class orders with ValueError
+        raise ConfigError(str(error)) from None
+
+
+def format_summary(cfg: RunConfig, results) -> str:
+    """A short table: one row per experience, then the stream's ACA / learning accuracy / forgetting."""
+    table = results.per_experience()
+    for column in ("learning_accuracy", "final_accuracy", "forgetting"):
+        table[column] = 100 * table[column]
+    summary = results.summary()
+    lines = [
+        f"{cfg.label} on {cfg.stream.name} ({results.num_experiences} experiences, {cfg.train.epochs} epoch(s) each)",
+        table.to_string(index=False, float_format=lambda v: f"{v:.1f}"),
+        f"ACA {summary['aca']:.1f}%  learning accuracy {summary['learning_accuracy']:.1f}%  "
+        f"forgetting {summary['forgetting']:.1f}%  train time {summary['train_time_s']:.1f} s  "
+        f"parameters {summary['parameters']:,}  stored floats {summary['stored_floats']:,}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from phn.data import CorruptDatasetError, DatasetNotFoundError
+    from phn.train import run_config
+
+    try:
+        if not 0 <= args.freeze_depth <= 4:
+            raise ConfigError(f"--freeze-depth must be in 0..4, got {args.freeze_depth}")
+        cfg = config_from_args(args)
+        if args.resume and not args.out:
+            raise ConfigError("--resume needs --out (the run directory to continue)")
+        results = run_config(cfg, out_dir=args.out, resume=args.resume, use_cache=not args.no_cache,
+                             progress=args.progress)
+    except (ValueError, DatasetNotFoundError, CorruptDatasetError) as error:  # ConfigError is a ValueError
+        if os.environ.get("PHN_DEBUG"):
+            raise
+        message = " ".join(str(error).split())  # one line
+        print(f"phn: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("phn: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return 130
+    print(format_summary(cfg, results))
+    if args.out:
+        print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""What a run produces, and how it is written to and read from its run directory.
+
+A run directory holds::
+
+    config.json        every setting of the run, library versions, seed
+    metrics.json       ACA, learning accuracy, forgetting, times, memory, parameter counts
+    accuracy.csv       tidy accuracy matrix (trained_on, evaluated_on, accuracy)
+    steps.csv          per-step logs (experience, epoch, step, loss, ...), when logged
+    checkpoint.pt      state after the last finished experience (for resume)
+
+Every file is written atomically (temporary file + rename), so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phn import metrics
+
+
+@dataclass
+class Results:
+    """Outcome of running one strategy over one stream.
+
+    Attributes:
+        acc: (N, N) accuracy matrix in [0, 1]; ``acc[i, j]`` after training i, on j; NaN for j > i.
+        train_time: (N,) wall-clock seconds spent training each experience.
+        eval_time: (N,) seconds spent evaluating after each experience.
+        peak_memory: (N,) peak memory in bytes while training each experience (CUDA max allocated
+            on GPU, process peak RSS on CPU).
+        parameter_count: learnable parameters of the strategy (the hypernetwork for HN).
+        stored_floats: floats kept between experiences (replay buffer, recorded HN outputs, ...).
+        steps: per-step logs, one row per optimisation step.
+        config: the run's configuration as plain data.
+    """
+
+    acc: np.ndarray
+    train_time: np.ndarray
+    eval_time: np.ndarray
+    peak_memory: np.ndarray
+    parameter_count: int = 0
+    stored_floats: int = 0
+    steps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_experiences(self) -> int:
+        return int(self.acc.shape[0])
+
+    def summary(self) -> dict[str, float]:
+        """ACA, learning accuracy, forgetting (percent), time (s) and memory (MiB)."""
+        return {
+            **metrics.summary(self.acc),
+            "train_time_s": float(np.sum(self.train_time)),
+            "peak_memory_mib": float(np.max(self.peak_memory)) / 2**20 if len(self.peak_memory) else 0.0,
+            "parameters": int(self.parameter_count),
+            "stored_floats": int(self.stored_floats),
+        }
+
+    def per_experience(self) -> pd.DataFrame:
+        """One row per experience: learning accuracy, final accuracy, forgetting, time, memory."""
+        return pd.DataFrame({
+            "experience": np.arange(self.num_experiences),
+            "learning_accuracy": metrics.learning_accuracies(self.acc),
+            "final_accuracy": metrics.final_accuracies(self.acc),
+            "forgetting": metrics.forgettings(self.acc),
+            "train_time_s": self.train_time,
+            "peak_memory_mib": np.asarray(self.peak_memory, dtype=float) / 2**20,
+        })
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def save(self, run_dir: str | os.PathLike) -> None:
+        """Write config.json, metrics.json, accuracy.csv and steps.csv atomically into ``run_dir``."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", self.config)
+        write_text(run_dir / "accuracy.csv", metrics.accuracy_table(self.acc).to_csv(index=False))
+        if not self.steps.empty:
+            write_text(run_dir / "steps.csv", self.steps.to_csv(index=False))
+        write_json(run_dir / "metrics.json", {
+            "summary": self.summary(),
+            "num_experiences": self.num_experiences,
+            "acc": _nan_to_none(self.acc.tolist()),
+            "train_time": list(map(float, self.train_time)),
+            "eval_time": list(map(float, self.eval_time)),
+            "peak_memory": list(map(float, self.peak_memory)),
+            "parameter_count": int(self.parameter_count),
+            "stored_floats": int(self.stored_floats),
+        })
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> Results:
+        """Read what :meth:`save` wrote."""
+        run_dir = Path(run_dir)
+        data = json.loads((run_dir / "metrics.json").read_text())
+        steps_path = run_dir / "steps.csv"
+        config_path = run_dir / "config.json"
+        return cls(
+            acc=np.array(data["acc"], dtype=float),
+            train_time=np.array(data["train_time"]),
+            eval_time=np.array(data["eval_time"]),
+            peak_memory=np.array(data["peak_memory"]),
+            parameter_count=data["parameter_count"],
+            stored_floats=data["stored_floats"],
+            steps=pd.read_csv(steps_path) if steps_path.exists() else pd.DataFrame(),
+            config=json.loads(config_path.read_text()) if config_path.exists() else {},
+        )
+
+
+def _nan_to_none(rows: list[list[float]]) -> list[list[float | None]]:
+    return [[None if v != v else v for v in row] for row in rows]
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,103 @@
+"""Naive fine-tuning of the whole slim ResNet-18 with one classifier head per task.
+
+Also the base of :class:`~phn.strategies.ewc.EWC` and
+:class:`~phn.strategies.latent_replay.LatentReplay`, which share its model, optimiser and state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from phn.config import ModelConfig
+from phn.models.resnet import SlimResNet18
+from phn.strategies.base import Strategy
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``enabled``; a no-op on CPU."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Naive(Strategy):
+    """Fine-tune everything on each new experience (a multi-head, task-incremental baseline).
+
+    Args:
+        num_tasks: number of experiences (one head each, allocated up front).
+        num_classes: outputs per head.
+        model_cfg: ``nf``; ``prefix_norm`` sets the BN of this plain network: ``"running"`` (default,
+            running statistics, eval mode at test time) or ``"batch"`` (the authors' batch-statistics
+            BN: predictions then depend on how test batches are composed).
+        lr: Adam learning rate (paper: 1e-3). Adam's state carries over between experiences, as in
+            the authors' Avalanche pipeline.
+        batch_size: batch size of the passes a strategy makes over an experience on its own
+            (EWC's Fisher, latent replay's buffer).
+        amp: bf16 autocast on CUDA.
+    """
+
+    name = "naive"
+
+    def __init__(self, num_tasks: int, num_classes: int, model_cfg: ModelConfig | None = None, lr: float = 1e-3,
+                 device: torch.device | str = "cpu", batch_size: int = 64, amp: bool = True, seed: int = 0) -> None:
+        super().__init__(num_tasks, num_classes, device)
+        self.model_cfg = model_cfg or ModelConfig()
+        self.model = SlimResNet18(num_classes, num_tasks, self.model_cfg.nf, self.model_cfg.prefix_norm).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.batch_size = batch_size
+        self.amp = amp
+        self.generator = torch.Generator().manual_seed(seed)
+
+    # ---- hooks for subclasses -------------------------------------------------------------------
+    def penalty(self) -> torch.Tensor | None:
+        """Extra loss term added to the cross-entropy (EWC); ``None`` for none."""
+        return None
+
+    def set_train_mode(self) -> None:
+        self.model.train()
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Cross-entropy of head ``task_id`` on (x, y). x: (B, 3, H, W), y: (B,)."""
+        with autocast(self.device, self.amp):
+            ce = F.cross_entropy(self.model(x, task_id).float(), y)
+        return ce, {"ce": ce.item()}
+
+    # ---- Strategy interface ---------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> dict[str, float]:
+        self.set_train_mode()
+        loss, logs = self.loss(x, y, task_id)
+        extra = self.penalty()
+        if extra is not None:
+            logs["penalty"] = extra.item()
+            loss = loss + extra
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.item(), **logs}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        self.model.eval()
+        with autocast(self.device, self.amp):
+            return self.model(x, task_id).float()
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+
+    def loader(self, dataset: torch.utils.data.Dataset) -> torch.utils.data.DataLoader:
+        """A deterministic, unshuffled pass over ``dataset`` (for Fisher / buffer filling)."""
+        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=False)

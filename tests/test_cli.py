@@ -1,0 +1,68 @@
+"""python -m phn run: bad values fail in one line with exit status 2; a real run prints a summary."""
+
+import subprocess
+import sys
+
+import pytest
+
+from phn.cli import main
+
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["run", "--strategy", "foo"], "invalid choice: 'foo'"),
+        (["run", "--freeze-depth", "5"], "--freeze-depth must be in 0..4"),
+        (["run", "--freeze-depth", "-1"], "--freeze-depth must be in 0..4"),
+        (["run", "--epochs", "-2"], "epochs must be >= 0"),
+        (["run", "--epochs", "two"], "invalid int value"),
+        (["run", "--stream", "split-imagenet"], "unknown stream"),
+        (["run", "--class-order", "0,0,1"], "repeats class ids"),
+        (["run", "--lookahead", "third"], "invalid choice"),
+        (["run", "--resume"], "--resume needs --out"),
+    ],
+)
+def test_bad_values_fail_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) if "invalid" in message else _no_raise():
+        code = main(argv)
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_data_fails_with_one_line_naming_the_dataset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PHN_DATA", str(tmp_path))
+    assert main(["run", "--stream", "split-cifar100", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CIFAR-100" in err and str(tmp_path) in err
+
+
+def test_help_documents_every_option():
+    out = subprocess.run([sys.executable, "-m", "phn", "run", "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--stream", "--strategy", "--freeze-depth", "--epochs", "--class-order", "--max-per-class",
+                   "--out", "--resume", "--lookahead", "--no-verify-checksums", "--eval-order", "--buffer-size"):
+        assert option in out
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(FASHION), reason="needs apt-get install dataset-fashion-mnist")
+def test_cli_runs_split_fashionmnist_and_caches(tmp_path, capsys):
+    argv = ["run", "--stream", "split-fashionmnist", "--strategy", "hn", "--freeze-depth", "4", "--epochs", "1",
+            "--seed", "0", "--class-order", "0,1,2,3,4,5,6,7,8,9", "--max-per-class", "20", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "HN-4 on split-fashionmnist (5 experiences" in out and "ACA" in out
+    for name in ("config.json", "metrics.json", "accuracy.csv", "checkpoint.pt"):
+        assert (tmp_path / name).exists()
+    assert main(argv) == 0  # second time: from the results cache
+    assert capsys.readouterr().out.splitlines()[-3:] == out.splitlines()[-3:]
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

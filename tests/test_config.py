@@ -1,0 +1,41 @@
+import pytest
+
+from phn.config import ConfigError, HyperConfig, ModelConfig, TrainConfig, from_dict, to_dict
+
+
+def test_from_dict_builds_typed_frozen_config():
+    cfg = from_dict(HyperConfig, {"hidden": [50, 32], "beta": 1})
+    assert cfg.hidden == (50, 32) and isinstance(cfg.beta, float)
+    with pytest.raises(Exception):
+        cfg.beta = 2.0  # frozen
+
+
+def test_unknown_key_rejected():
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(TrainConfig, {"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    "cls,values",
+    [
+        (TrainConfig, {"epochs": "3"}),
+        (TrainConfig, {"epochs": 2.5}),
+        (TrainConfig, {"amp": 1}),
+        (HyperConfig, {"lookahead": "third"}),
+        (ModelConfig, {"norm": "layer"}),
+    ],
+)
+def test_wrong_types_rejected(cls, values):
+    with pytest.raises(ConfigError):
+        from_dict(cls, values)
+
+
+@pytest.mark.parametrize("values", [{"freeze_depth": 5}, {"freeze_depth": -1}])
+def test_out_of_range_rejected(values):
+    with pytest.raises(ConfigError, match="freeze_depth"):
+        from_dict(ModelConfig, values)
+
+
+def test_round_trip():
+    cfg = HyperConfig(hidden=(10, 8))
+    assert from_dict(HyperConfig, to_dict(cfg)) == cfg
