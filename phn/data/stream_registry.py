@@ -1,0 +1,138 @@
+"""One entry point for every stream: :func:`make_stream` by name, or a :class:`StreamConfig`.
+
+Stream names:
+
+* ``split-<dataset>``: class-incremental split of any registered dataset. Defaults
+  (experiences x classes): fashionmnist, mnist, cifar10, svhn 5 x 2; cifar100 20 x 5;
+  tinyimagenet 20 x 10; gtsrb 8 x 5 (40 of its 43 classes).
+* ``noisy-<dataset>``: the Section 4.2 stream on any dataset; 4 experiences of
+  min(5, classes // 4) classes (cifar100: 4 x 5, fashionmnist: 4 x 2).
+* ``cross:<first>-><second>``: two experiences from two datasets, 5 random classes each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from phn.data.datasets import DATASETS, get_dataset_info
+from phn.data.streams import Stream, cross_dataset_stream, noisy_stream, split_dataset
+
+SPLIT_DEFAULTS: dict[str, tuple[int, int]] = {
+    "fashionmnist": (5, 2), "mnist": (5, 2), "cifar10": (5, 2), "svhn": (5, 2),
+    "cifar100": (20, 5), "tinyimagenet": (20, 10), "gtsrb": (8, 5),
+}
+
+
+def stream_names() -> list[str]:
+    """Every valid stream name (cross streams shown as the pattern and one example)."""
+    names = [f"{kind}-{d}" for kind in ("split", "noisy") for d in DATASETS]
+    return names + ["cross:<dataset>-><dataset> (e.g. cross:cifar10->mnist)"]
+
+
+def parse_stream_name(name: str) -> tuple[str, tuple[str, ...]]:
+    """``"split-cifar100"`` -> ``("split", ("cifar100",))``; ``"cross:a->b"`` -> ``("cross", ("a", "b"))``.
+
+    Raises:
+        ValueError: unknown kind or dataset; the message lists the valid names.
+    """
+    if name.startswith("cross:") and "->" in name:
+        kind, datasets = "cross", tuple(name[len("cross:"):].split("->"))
+    else:
+        kind, _, dataset = name.partition("-")
+        datasets = (dataset,)
+    if kind not in ("split", "noisy", "cross") or len(datasets) != (2 if kind == "cross" else 1) \
+            or any(d not in DATASETS for d in datasets):
+        raise ValueError(f"unknown stream {name!r}; valid names: {', '.join(stream_names())}")
+    return kind, datasets
+
+
+def make_stream(name: str, **kwargs: Any) -> Stream:
+    """Build the stream called ``name`` (see the module docstring).
+
+    Args:
+        name: stream name.
+        **kwargs: options of the underlying builder (``split_dataset``, ``noisy_stream`` or
+            ``cross_dataset_stream``): ``seed``, ``num_experiences``, ``classes_per_experience``,
+            ``class_order``, ``max_per_class``, ``max_per_class_test``, ``augment``, ``root``,
+            ``verify_checksums``, ``download``. Options left at None take the stream's default.
+
+    Returns:
+        A list of experiences.
+    """
+    kind, datasets = parse_stream_name(name)
+    num_experiences = kwargs.pop("num_experiences", None)
+    per_experience = kwargs.pop("classes_per_experience", None)
+    if kwargs.get("class_order") is None:
+        kwargs.pop("class_order", None)
+    num_classes = get_dataset_info(datasets[0]).num_classes
+    if kind == "split":
+        if num_experiences is None and per_experience is None:
+            num_experiences, per_experience = SPLIT_DEFAULTS.get(datasets[0], (5, num_classes // 5))
+        elif num_experiences is None:
+            num_experiences = num_classes // per_experience
+        return split_dataset(datasets[0], num_experiences, per_experience, stream_name=name, **kwargs)
+    if kind == "noisy":
+        num_experiences = 4 if num_experiences is None else num_experiences
+        if per_experience is None:
+            per_experience = min(5, num_classes // num_experiences)
+        return noisy_stream(datasets[0], num_experiences, per_experience, stream_name=name, **kwargs)
+    if num_experiences not in (None, 2) or "class_order" in kwargs:
+        raise ValueError(f"{name}: a cross-dataset stream has exactly 2 experiences and random classes")
+    per_experience = 5 if per_experience is None else per_experience
+    return cross_dataset_stream(*datasets, per_experience, stream_name=name, **kwargs)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Everything that defines a stream; ``build()`` makes it. JSON-ready via ``dataclasses.asdict``.
+
+    Attributes:
+        name: stream name (see :func:`stream_names`).
+        seed: seed of the local RNG drawing the class order.
+        num_experiences: None = the stream's default.
+        classes_per_experience: None = the stream's default.
+        class_order: explicit original class ids (split and noisy streams).
+        max_per_class: first N images per class, train and test.
+        max_per_class_test: test cap overriding ``max_per_class``; ``"all"`` = full test set.
+        augment: random crop + flip on training items.
+        root: first data root (then ``$PHN_DATA``, then ``<repo>/data``).
+        verify_checksums: md5 checks; None reads ``$PHN_VERIFY_CHECKSUMS`` (default on).
+        download: fetch missing files (needs internet).
+    """
+
+    name: str = "split-fashionmnist"
+    seed: int = 0
+    num_experiences: int | None = None
+    classes_per_experience: int | None = None
+    class_order: tuple[int, ...] | None = None
+    max_per_class: int | None = None
+    max_per_class_test: int | Literal["all"] | None = None
+    augment: bool = True
+    root: str | None = None
+    verify_checksums: bool | None = None
+    download: bool = False
+
+    def __post_init__(self) -> None:
+        parse_stream_name(self.name)
+        if self.class_order is not None:
+            object.__setattr__(self, "class_order", tuple(self.class_order))
+        for field in ("num_experiences", "classes_per_experience", "max_per_class"):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"StreamConfig.{field} must be a positive integer or None, got {value!r}")
+        cap = self.max_per_class_test
+        if cap not in (None, "all") and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"StreamConfig.max_per_class_test must be a positive integer, 'all' or None, got {cap!r}")
+
+    def build(self, root: str | os.PathLike | None = None) -> Stream:
+        """Build the stream; ``root`` overrides ``self.root`` (machine-specific paths)."""
+        options = dataclasses.asdict(self)
+        name = options.pop("name")
+        options["root"] = root if root is not None else options["root"]
+        return make_stream(name, **options)
+
+
+__all__ = ["SPLIT_DEFAULTS", "StreamConfig", "make_stream", "parse_stream_name", "stream_names"]

@@ -1,0 +1,295 @@
+"""Dataset registry: loaders on generated files, roots, missing / corrupt data, checksums."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from phn_tests_data_fixtures import TEST_PER_CLASS, TRAIN_PER_CLASS, write_cifar10, write_idx, write_mnist_like
+
+from phn.data import (
+    DATASETS,
+    ChecksumError,
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    dataset_targets,
+    get_dataset_info,
+    load_dataset,
+    resolve_verify_checksums,
+)
+from phn.data import datasets as datasets_module
+
+EXPECTED_SIZES = {  # (train, test) of the generated fixtures
+    "fashionmnist": (40, 20), "mnist": (40, 20), "cifar10": (40, 20), "svhn": (40, 20),
+    "cifar100": (400, 200), "gtsrb": (86, 43), "tinyimagenet": (400, 200),
+}
+
+
+def test_registry_lists_every_dataset_with_its_facts():
+    assert set(DATASETS) == set(EXPECTED_SIZES)
+    for info in DATASETS.values():
+        assert len(info.mean) == len(info.std) == 3 and all(s > 0 for s in info.std)
+        assert info.train_files and info.test_files and info.how_to_obtain
+    assert get_dataset_info("cifar100").num_classes == 100 and get_dataset_info("tinyimagenet").num_classes == 200
+    assert get_dataset_info("gtsrb").num_classes == 43 and get_dataset_info("fashionmnist").grayscale
+    with pytest.raises(ValueError, match="registered"):
+        get_dataset_info("imagenet")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SIZES))
+@pytest.mark.parametrize("train", [True, False])
+def test_loader_reads_generated_files(data_root, name, train):
+    ds = load_dataset(name, train, data_root, verify_checksums=False)
+    assert len(ds) == EXPECTED_SIZES[name][0 if train else 1]
+    targets = dataset_targets(ds)
+    assert targets.dtype == torch.long and targets.shape == (len(ds),)
+    num_classes = get_dataset_info(name).num_classes
+    assert targets.min() >= 0 and targets.max() < num_classes
+    assert torch.equal(torch.bincount(targets, minlength=num_classes).unique(), torch.tensor([len(ds) // num_classes]))
+    for index in (0, len(ds) - 1):
+        x, y = ds[index]
+        assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and isinstance(y, int)
+        assert y == int(targets[index])
+
+
+def test_grey_scale_becomes_three_equal_channels_resized_to_32(data_root):
+    ds = load_dataset("mnist", False, data_root, transform="unnormalized")
+    x, _ = ds[5]
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
+    assert torch.allclose(x, torch.full_like(x, 6 / 255))  # sample i is constant i + 1
+
+
+def test_cifar_pixels_and_labels_match_the_pickles(data_root):
+    ds = load_dataset("cifar10", True, data_root, transform="unnormalized", verify_checksums=False)
+    with open(data_root / "cifar-10-batches-py" / "data_batch_2", "rb") as file:
+        batch = pickle.load(file)
+    first = 8  # data_batch_1 holds samples 0..7
+    x, y = ds[first]
+    expected = torch.from_numpy(batch["data"][0].reshape(3, 32, 32)).float() / 255
+    assert torch.allclose(x, expected) and y == batch["labels"][0]
+
+
+def test_svhn_label_ten_is_digit_zero(data_root):
+    ds = load_dataset("svhn", True, data_root, verify_checksums=False)
+    assert set(dataset_targets(ds).tolist()) == set(range(10))
+
+
+def test_tinyimagenet_classes_follow_wnids_order(data_root):
+    from phn_tests_data_fixtures import TINY_WNIDS
+
+    ds = load_dataset("tinyimagenet", True, data_root)
+    for path, label in zip(ds.paths[:20], dataset_targets(ds)[:20]):
+        assert Path(path).parent.parent.name == TINY_WNIDS[int(label)]
+
+
+def test_train_transform_augments_and_test_transform_does_not(data_root):
+    train = load_dataset("cifar10", True, data_root, verify_checksums=False)
+    test_style = load_dataset("cifar10", True, data_root, transform="test", verify_checksums=False)
+    torch.manual_seed(0)
+    draws = torch.stack([train[3][0] for _ in range(8)])
+    assert not all(torch.equal(draws[0], d) for d in draws[1:])
+    assert torch.equal(test_style[3][0], test_style[3][0])
+    info = get_dataset_info("cifar10")
+    raw = test_style.raw(3).float() / 255
+    normalised = (raw - torch.tensor(info.mean)[:, None, None]) / torch.tensor(info.std)[:, None, None]
+    assert torch.allclose(test_style[3][0], normalised, atol=1e-6)
+
+
+def test_extra_transform_runs_before_normalize(data_root):
+    ds = load_dataset("cifar10", False, data_root, transform="unnormalized", extra_transform=lambda x: 1 - x,
+                      verify_checksums=False)
+    assert torch.allclose(ds[0][0], 1 - ds.raw(0).float() / 255, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- roots and layouts
+@pytest.mark.parametrize("layout,gz", [("MNIST/raw", False), ("MNIST/raw", True), ("MNIST", True), ("mnist", False)])
+def test_mnist_layouts(tmp_path, layout, gz):
+    write_mnist_like(tmp_path / layout, gz=gz)
+    assert len(load_dataset("mnist", True, tmp_path)) == 10 * TRAIN_PER_CLASS
+
+
+def test_flat_folder_passed_as_root(tmp_path):
+    write_mnist_like(tmp_path / "flat", gz=True)
+    assert len(load_dataset("fashionmnist", False, tmp_path / "flat")) == 10 * TEST_PER_CLASS
+
+
+def test_root_resolution_order(tmp_path, monkeypatch, data_root):
+    monkeypatch.setenv("PHN_DATA", str(data_root))
+    ds = load_dataset("mnist", True)  # found through $PHN_DATA
+    assert ds.root == data_root / "MNIST" / "raw"
+    write_mnist_like(tmp_path / "mine" / "MNIST" / "raw", gz=True)
+    assert load_dataset("mnist", True, tmp_path / "mine").root == tmp_path / "mine" / "MNIST" / "raw"
+    monkeypatch.delenv("PHN_DATA")
+    repo_data = tmp_path / "repo-data"
+    write_mnist_like(repo_data / "MNIST", gz=True)
+    assert load_dataset("mnist", True).root == repo_data / "MNIST"
+
+
+def test_repo_data_dir_is_parent_of_package(monkeypatch):
+    import phn
+
+    monkeypatch.undo()  # drop the isolation of conftest.py to see the real default
+    assert datasets_module.data_roots()[-1].parent == Path(phn.__file__).resolve().parent.parent
+
+
+@pytest.mark.real_data
+def test_system_folder_read_in_place_without_writing(tmp_path):
+    system = Path("/usr/share/datasets/fashion-mnist")
+    if not system.is_dir():
+        pytest.skip("dataset-fashion-mnist not installed (/usr/share/datasets/fashion-mnist absent)")
+    before = sorted((p.name, p.stat().st_mtime) for p in system.iterdir())
+    ds = load_dataset("fashionmnist", False, tmp_path / "empty")
+    assert ds.root == system and len(ds) == 10000
+    assert sorted((p.name, p.stat().st_mtime) for p in system.iterdir()) == before
+
+
+# ----------------------------------------------------------------------------- missing data
+@pytest.mark.parametrize("name", sorted(EXPECTED_SIZES))
+def test_missing_dataset_lists_searched_paths_and_instructions(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("PHN_DATA", str(tmp_path / "env-root"))
+    with pytest.raises(DatasetNotFoundError) as caught:
+        load_dataset(name, True, tmp_path / "arg-root")
+    message = str(caught.value)
+    assert isinstance(caught.value, FileNotFoundError) and repr(name) in message
+    for folder in datasets_module.search_dirs(name, tmp_path / "arg-root"):
+        assert str(folder) in message
+    assert str(tmp_path / "env-root") in message and str(tmp_path / "repo-data") in message
+    assert all(f in message for f in get_dataset_info(name).train_files)
+    assert "download=True" in message
+
+
+def test_missing_messages_name_the_sources(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashionmnist", root=tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=r"cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/"):
+        load_dataset("cifar100", root=tmp_path)
+
+
+def test_system_folders_are_searched_last_and_listed(tmp_path, monkeypatch):
+    import dataclasses
+
+    info = dataclasses.replace(DATASETS["fashionmnist"], system_dirs=(str(tmp_path / "usr-share"),))
+    monkeypatch.setitem(DATASETS, "fashionmnist", info)
+    with pytest.raises(DatasetNotFoundError) as caught:
+        load_dataset("fashionmnist", root=tmp_path / "arg")
+    assert str(caught.value).index(str(tmp_path / "arg")) < str(caught.value).index(str(tmp_path / "usr-share"))
+    write_mnist_like(tmp_path / "usr-share", gz=True)
+    assert load_dataset("fashionmnist", root=tmp_path / "arg").root == tmp_path / "usr-share"
+
+
+def test_partial_data_is_reported(tmp_path):
+    write_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DatasetNotFoundError, match="partial: missing cifar-10-batches-py/data_batch_3"):
+        load_dataset("cifar10", True, tmp_path, verify_checksums=False)
+
+
+# ----------------------------------------------------------------------------- corrupt data
+def _copy(data_root: Path, relative: str, tmp_path: Path) -> Path:
+    shutil.copytree(data_root / relative, tmp_path / relative)
+    return tmp_path
+
+
+def test_truncated_idx_names_the_file(tmp_path):
+    folder = write_mnist_like(tmp_path / "MNIST" / "raw", gz=False)
+    path = folder / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CorruptDatasetError, match="train-images-idx3-ubyte.*truncated"):
+        load_dataset("mnist", True, tmp_path)
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    folder = write_mnist_like(tmp_path / "MNIST" / "raw", gz=True)
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(CorruptDatasetError, match="t10k-images-idx3-ubyte.gz"):
+        load_dataset("mnist", False, tmp_path)
+
+
+def test_label_count_mismatch(tmp_path):
+    folder = write_mnist_like(tmp_path / "MNIST" / "raw", gz=True)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(7, dtype=np.uint8), gz=True)
+    with pytest.raises(CorruptDatasetError, match="20 images but .* 7 labels"):
+        load_dataset("mnist", False, tmp_path)
+
+
+def test_unpicklable_cifar_file(tmp_path, data_root):
+    root = _copy(data_root, "cifar-100-python", tmp_path)
+    path = root / "cifar-100-python" / "test"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(CorruptDatasetError, match="cifar-100-python/test"):
+        load_dataset("cifar100", False, root, verify_checksums=False)
+
+
+def test_corrupt_mat_file(tmp_path, data_root):
+    root = _copy(data_root, "svhn", tmp_path)
+    path = root / "svhn" / "test_32x32.mat"
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CorruptDatasetError, match="test_32x32.mat"):
+        load_dataset("svhn", False, root, verify_checksums=False)
+
+
+def test_missing_image_listed_in_annotations(tmp_path, data_root):
+    root = _copy(data_root, "tiny-imagenet-200", tmp_path)
+    (root / "tiny-imagenet-200" / "val" / "images" / "val_7.JPEG").unlink()
+    with pytest.raises(CorruptDatasetError, match="val_7.JPEG"):
+        load_dataset("tinyimagenet", False, root)
+
+
+def test_undecodable_image_raises_on_access(tmp_path, data_root):
+    root = _copy(data_root, "gtsrb", tmp_path)
+    ds = load_dataset("gtsrb", False, root)
+    Path(ds.paths[3]).write_bytes(b"not an image")
+    with pytest.raises(CorruptDatasetError, match=os.path.basename(ds.paths[3])):
+        ds[3]
+
+
+# ----------------------------------------------------------------------------- checksums
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn"])
+def test_checksums_checked_by_default_and_skippable(data_root, monkeypatch, name):
+    with pytest.raises(ChecksumError, match="md5.*verify_checksums=False"):
+        load_dataset(name, False, data_root)
+    assert len(load_dataset(name, False, data_root, verify_checksums=False)) > 0
+    for value in ("0", "false"):
+        monkeypatch.setenv("PHN_VERIFY_CHECKSUMS", value)
+        assert len(load_dataset(name, False, data_root)) > 0
+    with pytest.raises(ChecksumError):
+        load_dataset(name, False, data_root, verify_checksums=True)  # the argument wins over the variable
+
+
+def test_resolve_verify_checksums(monkeypatch):
+    assert resolve_verify_checksums() is True
+    monkeypatch.setenv("PHN_VERIFY_CHECKSUMS", "1")
+    assert resolve_verify_checksums() is True and resolve_verify_checksums(False) is False
+    monkeypatch.setenv("PHN_VERIFY_CHECKSUMS", "0")
+    assert resolve_verify_checksums() is False
+
+
+# ----------------------------------------------------------------------------- targets helper
+def test_dataset_targets_of_wrappers(data_root):
+    ds = load_dataset("mnist", False, data_root)
+    targets = dataset_targets(ds)
+    subset = torch.utils.data.Subset(ds, [3, 1, 4])
+    assert dataset_targets(subset).tolist() == targets[[3, 1, 4]].tolist()
+    both = torch.utils.data.ConcatDataset([ds, subset])
+    assert len(dataset_targets(both)) == len(ds) + 3
+    with pytest.raises(TypeError):
+        dataset_targets([(torch.zeros(3), 1)])
+
+
+def test_gzip_is_never_written_next_to_the_data(tmp_path):
+    folder = write_mnist_like(tmp_path / "ro", gz=True)
+    before = sorted(os.listdir(folder))
+    os.chmod(folder, 0o555)
+    try:
+        assert len(load_dataset("fashionmnist", True, folder)) == 40
+    finally:
+        os.chmod(folder, 0o755)
+    assert sorted(os.listdir(folder)) == before and all(n.endswith(".gz") for n in before)
+    assert gzip.decompress((folder / before[0]).read_bytes())[:2] == b"\x00\x00"
