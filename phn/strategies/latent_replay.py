@@ -1,8 +1,10 @@
 """Latent replay LR-k (Pellegrini et al., 2020), as the paper's baseline (Section 4, Table 2, Table 6).
 
 Experience 1 trains the whole slim ResNet-18. Then the prefix (stem + stages 1..k; nothing for k = 0)
-is frozen, its weights AND its BN running statistics (the authors' release lets frozen BN statistics
-drift, which is a bug: the prefix stays in eval mode here). A class-balanced buffer keeps latent
+is frozen, its weights AND its BN running statistics: the prefix stays in eval mode (the authors'
+release lets frozen BN statistics drift, which is a bug). Before freezing, the running statistics are
+recomputed exactly on experience 1's training data, as :class:`~phn.strategies.partial_hn.PartialHN`
+does. A class-balanced buffer keeps latent
 activations at depth k (balanced by global class, not by the per-task local label). From experience 2
 the loss is ``CE(current batch) + c * CE(replay batch)``, each replayed latent scored by its own task's
 head; ``c = 0`` disables replay (the paper uses c = 0 and c = 1).
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from phn.models.resnet import freeze_, num_prefix_parts
+from phn.models.resnet import freeze_, num_prefix_parts, recalibrate_bn_
 from phn.strategies.naive import Naive, autocast
 
 
@@ -129,6 +131,9 @@ class LatentReplay(Naive):
 
     def end_experience(self, experience: Any) -> None:
         if not self.frozen:
+            if self.model_cfg.prefix_norm == "running":  # exact statistics of experience 1, as PartialHN
+                with autocast(self.device, self.amp):
+                    recalibrate_bn_(self.prefix, (x.to(self.device) for x, _ in self.loader(experience.train)))
             freeze_(self.prefix)
             self.frozen = True
         self.fill_buffer(experience)
