@@ -99,11 +99,12 @@ class OutputRegulariser:
             "task_ids": self.task_ids, "recorded": dict(self.recorded),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], device: torch.device | str | None = None) -> None:
+        """Restore :meth:`state_dict`; ``device`` moves the records (checkpoints are loaded on CPU)."""
         self.reg_tasks = int(state["reg_tasks"])
-        self.generator.set_state(state["generator"])
-        self.task_ids = state["task_ids"]
-        self.recorded = dict(state["recorded"])
+        self.generator.set_state(state["generator"].cpu())
+        self.task_ids = state["task_ids"].to(device) if device is not None else state["task_ids"]
+        self.recorded = {k: v.to(device) if device is not None else v for k, v in state["recorded"].items()}
 
 
 __all__ = ["OutputRegulariser", "output_distance"]

@@ -238,7 +238,7 @@ class PartialHN(Strategy):
         self.prefix.load_state_dict(state["prefix"])
         self.hnet.load_state_dict(state["hnet"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.regulariser.load_state_dict(state["regulariser"])
+        self.regulariser.load_state_dict(state["regulariser"], self.device)
         self.seen_tasks = list(state["seen_tasks"])
         self.frozen = False
         if state["frozen"]:
