@@ -63,7 +63,7 @@ book: venv data assets notebooks
 	@echo "The book: $(abspath book/_build/html/index.html)"
 
 test: venv data
-	$(PY) -m pytest
+	$(PY) -m pytest --nbval
 
 clean:
 	rm -rf book/_build book/executed

@@ -168,6 +168,24 @@ class RunConfig:
         return hashlib.sha256(json.dumps(to_dict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
+SMOKE_MAX_PER_CLASS = 50
+SMOKE_EPOCHS = 1
+
+
+def smoke_sized(cfg: RunConfig) -> RunConfig:
+    """``cfg`` shrunk to a smoke run when the environment variable ``PHN_SMOKE`` is set (the test
+    suite sets it for notebook runs): at most ``SMOKE_MAX_PER_CLASS`` images per class and
+    ``SMOKE_EPOCHS`` epoch; otherwise ``cfg`` unchanged. Notebooks call it visibly on their config."""
+    import os
+
+    if os.environ.get("PHN_SMOKE", "0") in ("", "0", "false", "False"):
+        return cfg
+    cap = min(cfg.stream.max_per_class or SMOKE_MAX_PER_CLASS, SMOKE_MAX_PER_CLASS)
+    stream = dataclasses.replace(cfg.stream, max_per_class=cap, max_per_class_test=None)
+    train = dataclasses.replace(cfg.train, epochs=min(cfg.train.epochs, SMOKE_EPOCHS))
+    return dataclasses.replace(cfg, stream=stream, train=train)
+
+
 class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
@@ -242,5 +260,5 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "from_dict", "to_dict",
+    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "from_dict", "smoke_sized", "to_dict",
 ]

@@ -35,6 +35,16 @@ CHECKPOINT = "checkpoint.pt"
 EVAL_SEED_OFFSET = 1_000_000  # evaluation orders get seeds apart from training experiences
 
 
+def runs_dir() -> Path:
+    """Where run directories go by default: ``$PHN_RUNS``, else ``<repository>/runs``."""
+    return Path(os.environ.get("PHN_RUNS") or Path(__file__).resolve().parent.parent / "runs")
+
+
+def run_dir_for(cfg: RunConfig, root: str | os.PathLike | None = None) -> Path:
+    """The results-cache directory of a configuration: ``<root>/<label>-<digest>``."""
+    return Path(root or runs_dir()) / f"{cfg.label}-{cfg.digest()}"
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) global RNGs."""
     random.seed(seed)

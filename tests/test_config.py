@@ -39,3 +39,15 @@ def test_out_of_range_rejected(values):
 def test_round_trip():
     cfg = HyperConfig(hidden=(10, 8))
     assert from_dict(HyperConfig, to_dict(cfg)) == cfg
+
+
+def test_smoke_sized_only_with_env(monkeypatch):
+    from phn.config import RunConfig, smoke_sized
+
+    cfg = from_dict(RunConfig, {"stream": {"max_per_class": 1000}, "train": {"epochs": 3}})
+    monkeypatch.delenv("PHN_SMOKE", raising=False)
+    assert smoke_sized(cfg) == cfg
+    monkeypatch.setenv("PHN_SMOKE", "1")
+    small = smoke_sized(cfg)
+    assert small.stream.max_per_class == 50 and small.train.epochs == 1
+    assert small.strategy == cfg.strategy and small.stream.name == cfg.stream.name
