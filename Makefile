@@ -53,8 +53,8 @@ assets: $(MATHJAX)
 # papermill is the only thing that executes notebooks for the book; the book renders them as they are.
 book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(shell find phn -name '*.py')
 	@mkdir -p book/executed
-	$(PY) -m papermill --no-progress-bar --cwd notebooks $< $@.tmp
-	mv $@.tmp $@
+	$(PY) -m papermill --no-progress-bar --cwd notebooks $< $(@:.ipynb=.partial.ipynb)
+	mv $(@:.ipynb=.partial.ipynb) $@
 
 notebooks: $(EXECUTED)
 
