@@ -24,7 +24,7 @@ help:
 	@echo "make test   run the test suite, notebook smoke runs included"
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo 'make: could not create $(VENV); on Debian: apt-get install python3-venv' >&2; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
@@ -43,6 +43,7 @@ data:
 
 # MathJax 3 served from the book itself, so formulas render offline.
 $(MATHJAX): package.json package-lock.json
+	command -v npm >/dev/null || { echo 'make: npm is needed for MathJax; on Debian: apt-get install npm' >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	rm -rf book/_assets/mathjax && mkdir -p book/_assets
 	cp -r node_modules/mathjax/es5 book/_assets/mathjax

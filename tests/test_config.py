@@ -51,3 +51,17 @@ def test_smoke_sized_only_with_env(monkeypatch):
     small = smoke_sized(cfg)
     assert small.stream.max_per_class == 50 and small.train.epochs == 1
     assert small.strategy == cfg.strategy and small.stream.name == cfg.stream.name
+
+
+def test_with_overrides_replaces_fields_and_rejects_unknown_sections():
+    from phn.config import RunConfig
+    from phn.experiments import with_overrides
+
+    base = RunConfig()
+    cfg = with_overrides(base, {"model": {"freeze_depth": 2}, "strategy": {"name": "lr"}})
+    assert cfg.label == "LR-2" and cfg.train == base.train
+    assert cfg.digest() != base.digest()
+    with pytest.raises(ValueError, match="unknown config section"):
+        with_overrides(base, {"modle": {"freeze_depth": 2}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        with_overrides(base, {"model": {"depth": 2}})
