@@ -61,7 +61,7 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("name", ["lr", "hn"])
+@pytest.mark.parametrize("name", ["naive", "ewc", "lr", "hn"])
 def test_kill_and_resume_gives_identical_accuracy_matrix(name, tmp_path):
     stream = tiny_stream(3)
     reference = run(stream, _strategy(name), CFG, config={"s": name})

@@ -136,7 +136,8 @@ class LatentReplay(Naive):
                     recalibrate_bn_(self.prefix, (x.to(self.device) for x, _ in self.loader(experience.train)))
             freeze_(self.prefix)
             self.frozen = True
-        self.fill_buffer(experience)
+        if self.replay_coef > 0:  # c = 0: nothing is ever replayed, so nothing is stored
+            self.fill_buffer(experience)
 
     @torch.no_grad()
     def fill_buffer(self, experience: Any) -> None:

@@ -130,6 +130,7 @@ def test_latent_replay_coefficient_zero_replays_nothing():
     _train(lr, stream[0], steps=1)
     logs = _train(lr, stream[1], steps=1)
     assert "replay_ce" not in logs[-1]
+    assert len(lr.buffer) == 0 and lr.stored_floats() == 0
 
 
 @pytest.mark.parametrize("cls", [Naive, EWC, LatentReplay])
