@@ -84,18 +84,65 @@ def _labels(dataset: Dataset) -> list[int]:
     return [int(v) for v in dataset_targets(dataset)]
 
 
+class LatentCache:
+    """Frozen-prefix outputs of test sets, computed once per experience.
+
+    Once a strategy's prefix is frozen, its outputs on a (deterministically ordered) test set never
+    change, so later evaluations only run the part after the prefix. Predictions are identical to
+    recomputing them; only time changes. At most ``max_floats`` values are kept (on the strategy's
+    device); test sets beyond that are evaluated from images as usual.
+    """
+
+    def __init__(self, max_floats: int = 2**27) -> None:
+        self.max_floats = max_floats
+        self.floats = 0
+        self.batches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def add(self, task_id: int, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        size = sum(z.numel() for z, _ in batches)
+        if self.floats + size <= self.max_floats:
+            self.batches[task_id] = batches
+            self.floats += size
+
+
 @torch.no_grad()
-def evaluate(strategy: Strategy, experience: Any, cfg: TrainConfig, device: torch.device) -> float:
-    """Test accuracy of ``strategy`` on ``experience`` (task id known, as in the paper)."""
-    order = evaluation_order(_labels(experience.test), cfg.eval_order, experience_seed(cfg.seed, EVAL_SEED_OFFSET + experience.task_id))
+def evaluate(strategy: Strategy, experience: Any, cfg: TrainConfig, device: torch.device,
+             cache: LatentCache | None = None) -> float:
+    """Test accuracy of ``strategy`` on ``experience`` (task id known, as in the paper).
+
+    With a ``cache``, frozen-prefix outputs are computed once per test set and reused.
+    """
+    task_id = experience.task_id
+    if cache is not None and task_id in cache.batches:
+        pairs = ((strategy.predict_latent(z, task_id), y) for z, y in cache.batches[task_id])
+        return _accuracy(pairs)
+    order = evaluation_order(_labels(experience.test), cfg.eval_order, experience_seed(cfg.seed, EVAL_SEED_OFFSET + task_id))
     loader = DataLoader(
         torch.utils.data.Subset(experience.test, order),
         batch_size=cfg.eval_batch_size, shuffle=False, num_workers=cfg.num_workers,
     )
+    latents: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def predictions():
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            z = strategy.frozen_latents(x) if cache is not None else None
+            if z is None:
+                yield strategy.predict(x, task_id), y
+            else:
+                latents.append((z, y))
+                yield strategy.predict_latent(z, task_id), y
+
+    accuracy = _accuracy(predictions())
+    if cache is not None and latents:
+        cache.add(task_id, latents)
+    return accuracy
+
+
+def _accuracy(pairs) -> float:
     correct = total = 0
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        correct += int((strategy.predict(x, experience.task_id).argmax(dim=1) == y).sum())
+    for logits, y in pairs:
+        correct += int((logits.argmax(dim=1) == y).sum())
         total += int(y.numel())
     return correct / max(total, 1)
 
@@ -133,6 +180,7 @@ def run(
     use_cache: bool = True,
     config: dict[str, Any] | None = None,
     progress: bool | None = None,
+    cache_latents: bool = True,
 ) -> Results:
     """Train ``strategy`` on each experience of ``stream`` in turn and evaluate after each.
 
@@ -148,6 +196,8 @@ def run(
         config: the run's full configuration as plain data (saved as config.json, compared for the
             cache and on resume).
         progress: show tqdm bars; ``None`` shows them only on an interactive terminal.
+        cache_latents: compute a frozen prefix's outputs on each test set once (:class:`LatentCache`);
+            accuracies are identical either way.
 
     Returns:
         The accuracy matrix, per-experience times and memory, parameter counts and step logs.
@@ -177,6 +227,7 @@ def run(
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", config)
     show = sys.stderr.isatty() if progress is None else progress
+    cache = LatentCache() if cache_latents else None
     for i in range(start, n):
         experience = stream[i]
         seed = experience_seed(cfg.seed, i)
@@ -209,7 +260,7 @@ def run(
         memory[i] = _peak_memory(device)
         tic = time.perf_counter()
         for j in range(i + 1):
-            acc[i, j] = evaluate(strategy, stream[j], cfg, device)
+            acc[i, j] = evaluate(strategy, stream[j], cfg, device, cache)
         eval_time[i] = time.perf_counter() - tic
         if run_dir is not None:
             _save_checkpoint(run_dir / CHECKPOINT, {

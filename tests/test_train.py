@@ -115,3 +115,37 @@ def test_batch_statistics_bn_makes_accuracy_depend_on_evaluation_order():
             accs[prefix_norm, order] = run(stream, strategy, cfg).acc[0, 0]
     assert accs["running", "interleaved"] == accs["running", "sorted"]
     assert accs["batch", "interleaved"] != accs["batch", "sorted"]
+
+
+@pytest.mark.parametrize("name,prefix_norm", [("lr", "running"), ("hn", "running"), ("hn", "batch")])
+def test_latent_cache_changes_no_accuracy(name, prefix_norm):
+    stream = tiny_stream(3)
+    accs = []
+    for cache_latents in (False, True):
+        torch.manual_seed(3)
+        strategy = make_strategy(StrategyConfig(name=name, buffer_size=6), 3, 2,
+                                 ModelConfig(freeze_depth=2, prefix_norm=prefix_norm), HyperConfig(reg_tasks=1),
+                                 batch_size=16, seed=3)
+        accs.append(run(stream, strategy, CFG, cache_latents=cache_latents).acc)
+    np.testing.assert_array_equal(accs[0], accs[1])
+
+
+def test_latent_cache_respects_its_budget():
+    from phn.train import LatentCache
+
+    cache = LatentCache(max_floats=10)
+    cache.add(0, [(torch.zeros(2, 4), torch.zeros(2))])
+    cache.add(1, [(torch.zeros(2, 4), torch.zeros(2))])
+    assert list(cache.batches) == [0] and cache.floats == 8
+
+
+def test_latent_cache_is_used_once_the_prefix_is_frozen():
+    stream = tiny_stream(3)
+    strategy = _strategy("hn")
+    strategy.predict = None  # frozen after experience 1, so every evaluation goes through the latents
+    prefix_calls = []
+    original = strategy.frozen_latents
+    strategy.frozen_latents = lambda x: prefix_calls.append(len(x)) or original(x)
+    run(stream, strategy, CFG)
+    # each test set passes through the prefix once (3 sets of 16 images), though evaluated 3, 2, 1 times
+    assert sum(prefix_calls) == 3 * 16

@@ -62,6 +62,18 @@ class Strategy(abc.ABC):
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
         """Logits (B, num_classes) for a batch of one task, in evaluation mode, without gradients."""
 
+    def frozen_latents(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Output of the frozen prefix for images x (B, 3, H, W), or ``None`` while nothing is frozen.
+
+        Once a prefix is frozen its outputs on a test set never change, so the runner may compute
+        them once and call :meth:`predict_latent` afterwards (the results are identical).
+        """
+        return None
+
+    def predict_latent(self, z: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Logits (B, num_classes) from frozen-prefix outputs z (see :meth:`frozen_latents`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no frozen prefix")
+
     # ---- bookkeeping ----------------------------------------------------------------------------
     @abc.abstractmethod
     def modules(self) -> dict[str, nn.Module]:

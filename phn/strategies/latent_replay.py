@@ -129,6 +129,22 @@ class LatentReplay(Naive):
         replay_ce = replay_ce / tr.numel()
         return ce + self.replay_coef * replay_ce, {"ce": ce.item(), "replay_ce": replay_ce.item()}
 
+    @torch.no_grad()
+    def frozen_latents(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Latents at depth k once the prefix is frozen (eval mode), else None."""
+        if not self.frozen:
+            return None
+        self.prefix.eval()
+        with autocast(self.device, self.amp):
+            return self.prefix(x)
+
+    @torch.no_grad()
+    def predict_latent(self, z: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Logits (B, C) of head ``task_id`` from latents z at depth k."""
+        self.model.eval()
+        with autocast(self.device, self.amp):
+            return self.model.forward_from(z, self.depth, task_id).float()
+
     def end_experience(self, experience: Any) -> None:
         if not self.frozen:
             if self.model_cfg.prefix_norm == "running":  # exact statistics of experience 1, as PartialHN

@@ -211,6 +211,19 @@ class PartialHN(Strategy):
         self.prefix.train(was_training)
         return logits
 
+    @torch.no_grad()
+    def frozen_latents(self, x: torch.Tensor) -> torch.Tensor | None:
+        """z = g_phi(x) once the prefix is frozen (eval mode), else None."""
+        if not self.frozen:
+            return None
+        with self._autocast():
+            return self.prefix(x.to(self.device, memory_format=self.memory_format))
+
+    @torch.no_grad()
+    def predict_latent(self, z: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Logits (B, C) from frozen-prefix outputs z with task ``task_id``'s generated weights."""
+        return self._logits(z, self.hnet.task_weights(task_id))
+
     # ---- bookkeeping ----------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
         return {"prefix": self.prefix, "hnet": self.hnet}
