@@ -15,10 +15,19 @@ Life cycle per experience ``e`` (task-incremental: the task id is known at train
 from __future__ import annotations
 
 import abc
+import contextlib
 from typing import Any
 
 import torch
 from torch import nn
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``enabled`` (strategies enable it on CUDA only; bf16 needs no
+    loss scaling, which keeps the look-ahead's ``autograd.grad`` calls simple), else a no-op."""
+    if enabled:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 class Strategy(abc.ABC):

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from phn.strategies.naive import Naive, autocast
+from phn.strategies.base import autocast
+from phn.strategies.naive import Naive
 
 DEFAULT_EWC_LAMBDA = 100.0
 

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from phn.models.resnet import freeze_, num_prefix_parts, recalibrate_bn_
-from phn.strategies.naive import Naive, autocast
+from phn.strategies.base import autocast
+from phn.strategies.naive import Naive
 
 
 class LatentBuffer:
@@ -109,8 +110,7 @@ class LatentReplay(Naive):
     def loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> tuple[torch.Tensor, dict[str, float]]:
         if not self.frozen:
             return super().loss(x, y, task_id)
-        with torch.no_grad(), autocast(self.device, self.amp):
-            z = self.prefix(x)  # (B, *latent_shape)
+        z = self.frozen_latents(x)  # (B, *latent_shape), no autograd through the frozen prefix
         replay = self.replay_coef > 0 and len(self.buffer) > 0
         with autocast(self.device, self.amp):
             if replay:
@@ -172,8 +172,7 @@ class LatentReplay(Naive):
         if not index:
             return
         subset = torch.utils.data.Subset(experience.train, index)
-        self.prefix.eval()
-        latents = [self.prefix(x.to(self.device)).float().cpu() for x, _ in self.loader(subset)]
+        latents = [self.frozen_latents(x.to(self.device)).float().cpu() for x, _ in self.loader(subset)]
         self.buffer.add(torch.cat(latents), local[index], torch.full((len(index),), experience.task_id), classes[index])
 
     def stored_floats(self) -> int:

@@ -6,7 +6,6 @@ Also the base of :class:`~phn.strategies.ewc.EWC` and
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
@@ -15,14 +14,7 @@ from torch import nn
 
 from phn.config import ModelConfig
 from phn.models.resnet import SlimResNet18
-from phn.strategies.base import Strategy
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when ``enabled``; a no-op on CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+from phn.strategies.base import Strategy, autocast
 
 
 class Naive(Strategy):
@@ -50,7 +42,7 @@ class Naive(Strategy):
         self.model = SlimResNet18(num_classes, num_tasks, self.model_cfg.nf, self.model_cfg.prefix_norm).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.batch_size = batch_size
-        self.amp = amp
+        self.amp = amp and self.device.type == "cuda"
         self.generator = torch.Generator().manual_seed(seed)
 
     # ---- hooks for subclasses -------------------------------------------------------------------

@@ -15,7 +15,6 @@ k = 0 freezes nothing: HN-0 is HN-F (the hypernetwork generates every weight); :
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -32,7 +31,7 @@ from phn.models.resnet import build_prefix, freeze_, recalibrate_bn_
 from phn.models.target import GeneratedResNet
 from phn.optim.lookahead import LookaheadResult, lookahead_gradients
 from phn.optim.regulariser import OutputRegulariser
-from phn.strategies.base import Strategy
+from phn.strategies.base import Strategy, autocast
 
 
 def _task_id(experience: Any) -> int:
@@ -123,7 +122,7 @@ class PartialHN(Strategy):
             if self.recalibrate_bn and self.model_cfg.prefix_norm == "running" and hasattr(experience, "train"):
                 loader = DataLoader(experience.train, batch_size=self._batch_size, shuffle=False)
                 batches = (b[0].to(self.device, memory_format=self.memory_format) for b in loader)
-                with self._autocast():
+                with autocast(self.device, self.amp):
                     recalibrate_bn_(self.prefix, batches)
             self.freeze_prefix()
         self.regulariser.record(self.hnet, self.seen_tasks)
@@ -136,13 +135,8 @@ class PartialHN(Strategy):
         self.frozen = True
 
     # ---- training -------------------------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp:  # bf16 needs no loss scaling, which keeps the look-ahead's autograd.grad calls simple
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _logits(self, z: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
-        with self._autocast():
+        with autocast(self.device, self.amp):
             return self.target(z, weights).float()  # (B, C)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> dict[str, float]:
@@ -151,7 +145,7 @@ class PartialHN(Strategy):
             self._batch_size = x.shape[0]
             x = x.to(self.device, memory_format=self.memory_format)
             y = y.to(self.device)
-            with self._autocast():
+            with autocast(self.device, self.amp):
                 z = self.prefix(x)
             ce = F.cross_entropy(self._logits(z, self.hnet.task_weights(task_id)), y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -176,7 +170,7 @@ class PartialHN(Strategy):
         """
         x = x.to(self.device, memory_format=self.memory_format)
         y = y.to(self.device)
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), autocast(self.device, self.amp):
             z = self.prefix(x)  # (B, C_k, H_k, W_k), no autograd through the frozen prefix
         ids = torch.tensor([task_id], device=self.device)
 
@@ -205,7 +199,7 @@ class PartialHN(Strategy):
         was_training = self.prefix.training
         self.prefix.eval()
         x = x.to(self.device, memory_format=self.memory_format)
-        with self._autocast():
+        with autocast(self.device, self.amp):
             z = self.prefix(x)
         logits = self._logits(z, self.hnet.task_weights(task_id))
         self.prefix.train(was_training)
@@ -216,7 +210,7 @@ class PartialHN(Strategy):
         """z = g_phi(x) once the prefix is frozen (eval mode), else None."""
         if not self.frozen:
             return None
-        with self._autocast():
+        with autocast(self.device, self.amp):
             return self.prefix(x.to(self.device, memory_format=self.memory_format))
 
     @torch.no_grad()
