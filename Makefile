@@ -51,11 +51,12 @@ $(MATHJAX): package.json package-lock.json
 
 assets: $(MATHJAX)
 
-# papermill is the only thing that executes notebooks for the book; the book renders them as they are.
+# papermill is the only thing that executes notebooks for the book (through `python -m phn notebook`,
+# which refuses unknown parameters and renames the output only when the run succeeded); the book
+# renders the executed copies as they are. Runs are cached under runs/, so a rebuild retrains nothing.
 book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(shell find phn -name '*.py')
 	@mkdir -p book/executed
-	$(PY) -m papermill --no-progress-bar --cwd notebooks $< $(@:.ipynb=.partial.ipynb)
-	mv $(@:.ipynb=.partial.ipynb) $@
+	$(PY) -m phn notebook --cwd notebooks $< $@
 
 notebooks: $(EXECUTED)
 

@@ -5,8 +5,12 @@ Example::
     python -m phn run --stream split-fashionmnist --strategy hn --freeze-depth 4 --epochs 1 \\
         --seed 0 --class-order 0,1,2,3,4,5,6,7,8,9 --max-per-class 1000 --out runs/hn4
 
-Bad values (unknown strategy, freeze depth outside 0..4, negative epochs, missing data) end with a
-one-line message and exit status 2, without a traceback (``PHN_DEBUG=1`` shows it).
+``python -m phn notebook IN OUT -p name value`` executes a notebook with papermill and refuses
+parameters the notebook does not declare (:mod:`phn.notebooks`).
+
+Bad values (unknown strategy, freeze depth outside 0..4, negative epochs, missing data, unknown
+notebook parameters) end with a one-line message and exit status 2, without a traceback
+(``PHN_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import typing
 from collections.abc import Sequence
 
-from phn.config import ConfigError, RunConfig, from_dict
+from phn.config import ConfigError, EvalOrder, RunConfig, from_dict
+
+EVAL_ORDERS = list(typing.get_args(EvalOrder))
 
 
 def _int_list(text: str) -> list[int]:
@@ -24,6 +31,10 @@ def _int_list(text: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _name_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--beta", type=float, default=0.5, help="regulariser coefficient")
     h.add_argument("--lookahead", default="first", choices=["none", "first", "second"])
     h.add_argument("--reg-tasks", type=int, default=20, help="earlier tasks sampled per step (0 = all)")
+    h.add_argument("--init", default="pytorch", choices=["pytorch", "kaiming"],
+                   help="head initialisation: PyTorch's defaults (the authors' release) or Kaiming-scaled "
+                        "generated weights (forgets more)")
 
     t = run.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=1, help="epochs per experience (paper: 100)")
@@ -82,8 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="model initialisation and, unless --stream-seed, class order")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    t.add_argument("--eval-order", default="interleaved", choices=["interleaved", "sorted"],
-                   help="test batches mixed across classes, or sorted by class as Avalanche delivers them")
+    t.add_argument("--eval-order", default="interleaved", choices=EVAL_ORDERS,
+                   help="test batches shuffled across classes, sorted by class as Avalanche delivers them, "
+                        "or in the file's index order (the authors' interleaved evaluation)")
+    t.add_argument("--extra-eval-orders", type=_name_list, default=[],
+                   help="further test orders to evaluate the same model under, e.g. sorted,index "
+                        "(metrics.json: acc_by_order)")
+    t.add_argument("--eval-every", type=int, default=0,
+                   help="evaluate the experiences seen so far every N steps (or epochs) while training: "
+                        "accuracy over time in curves.csv (0 = off)")
+    t.add_argument("--eval-unit", default="step", choices=["step", "epoch"], help="unit of --eval-every")
     t.add_argument("--num-workers", type=int, default=0, help="data loader workers")
     t.add_argument("--no-step-logs", action="store_true", help="do not keep per-step logs")
 
@@ -93,7 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--no-cache", action="store_true", help="train even if --out holds results of this config")
     o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: only on a terminal)")
+    nb = commands.add_parser("notebook", help="execute a notebook with papermill, refusing unknown parameters",
+                             description="Execute a notebook with parameters (papermill); a parameter the notebook "
+                                         "does not declare is an error, not a warning.")
+    nb.add_argument("input", help="notebook, e.g. notebooks/noise.ipynb")
+    nb.add_argument("output", help="executed copy to write")
+    nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a parameter; VALUE is read as YAML (-p seeds '[0, 1]'), None/True/False as papermill")
+    nb.add_argument("-y", "--yaml", action="append", default=[], help="parameters as a YAML mapping")
+    nb.add_argument("--cwd", help="working directory of the kernel (default: the notebook's folder)")
     return parser
+
+
+def run_notebook(args: argparse.Namespace) -> int:
+    """``python -m phn notebook``: check the parameters, execute, report one line on failure."""
+    import papermill
+
+    from phn.notebooks import execute, parse_assignments
+
+    parameters = parse_assignments(args.parameter, args.yaml)
+    cwd = args.cwd or os.path.dirname(os.path.abspath(args.input))
+    try:
+        execute(args.input, args.output, parameters, cwd=cwd)
+    except papermill.PapermillExecutionError as error:
+        partial = os.path.splitext(args.output)[0] + ".partial.ipynb"
+        print(f"phn: error: {args.input} failed in cell {error.exec_count}: {error.ename}: "
+              f"{' '.join(str(error.evalue).split())} (executed copy: {partial})", file=sys.stderr)
+        return 1
+    print(f"executed: {args.output}")
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -118,10 +168,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                          "replay_coef": args.replay_coef},
             "model": {"freeze_depth": args.freeze_depth, "norm": args.norm, "prefix_norm": args.prefix_norm},
             "hyper": {"embedding_dim": args.embedding_dim, "hidden": args.hidden, "lookup_dim": args.lookup_dim,
-                      "beta": args.beta, "lookahead": args.lookahead, "reg_tasks": args.reg_tasks},
+                      "beta": args.beta, "lookahead": args.lookahead, "reg_tasks": args.reg_tasks,
+                      "init": args.init},
             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size,
                       "lr": args.lr, "seed": args.seed, "device": args.device, "amp": not args.no_amp,
-                      "eval_order": args.eval_order, "num_workers": args.num_workers,
+                      "eval_order": args.eval_order, "extra_eval_orders": args.extra_eval_orders,
+                      "eval_every": args.eval_every, "eval_unit": args.eval_unit,
+                      "num_workers": args.num_workers,
                       "log_steps": not args.no_step_logs},
         })
     except ValueError as error:  # StreamConfig validates names and class orders with ValueError
@@ -151,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from phn.train import run_config
 
     try:
+        if args.command == "notebook":
+            return run_notebook(args)
         if not 0 <= args.freeze_depth <= 4:
             raise ConfigError(f"--freeze-depth must be in 0..4, got {args.freeze_depth}")
         cfg = config_from_args(args)

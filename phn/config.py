@@ -17,7 +17,9 @@ T = TypeVar("T")
 LookAhead = Literal["none", "first", "second"]
 Norm = Literal["per_sample", "batch"]
 PrefixNorm = Literal["running", "batch"]
-EvalOrder = Literal["interleaved", "sorted"]
+EvalOrder = Literal["interleaved", "sorted", "index"]
+HeadInit = Literal["pytorch", "kaiming"]
+EvalUnit = Literal["step", "epoch"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class HyperConfig:
         lookahead: ``"first"`` (default, the authors' scripts), ``"second"`` (differentiate through
             the virtual step) or ``"none"`` (plain CE + beta * R).
         reg_tasks: how many earlier tasks the regulariser samples per step (authors: 20); 0 = all.
+        init: initialisation of the conv and classifier heads. ``"pytorch"`` (default, the authors'
+            release: PyTorch's defaults for every layer) or ``"kaiming"`` (heads rescaled so that
+            generated filters start at Kaiming's scale; forgets more, see :mod:`phn.hyper.heads`).
     """
 
     embedding_dim: int = 32
@@ -66,6 +71,7 @@ class HyperConfig:
     beta: float = 0.5
     lookahead: LookAhead = "first"
     reg_tasks: int = 20
+    init: HeadInit = "pytorch"
 
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0 and self.lookup_dim > 0, "embedding_dim and lookup_dim must be positive")
@@ -76,7 +82,17 @@ class HyperConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and evaluation settings of a run (paper: Adam 1e-3, batch 64/256, 100 epochs)."""
+    """Optimisation and evaluation settings of a run (paper: Adam 1e-3, batch 64/256, 100 epochs).
+
+    ``eval_order`` orders the test images (which images share an evaluation batch; see
+    :func:`phn.train.evaluation_order`) for the run's accuracy matrix; ``extra_eval_orders`` evaluates
+    the same trained model under further orders after every experience (``Results.acc_by_order``),
+    which only differ when a layer normalises with batch statistics (``prefix_norm="batch"``).
+
+    ``eval_every`` (0: off) evaluates every experience seen so far every N ``eval_unit`` ("step" or
+    "epoch") while an experience trains, for accuracy-over-time curves (``Results.curves``,
+    ``curves.csv``; Figures 7, 8, 11). It never changes training: the RNG states are restored.
+    """
 
     epochs: int = 1
     batch_size: int = 64
@@ -86,10 +102,16 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     eval_order: EvalOrder = "interleaved"
+    extra_eval_orders: tuple[EvalOrder, ...] = ()
+    eval_every: int = 0
+    eval_unit: EvalUnit = "step"
     num_workers: int = 0
     log_steps: bool = True
 
     def __post_init__(self) -> None:
+        _check(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")
+        orders = (self.eval_order, *self.extra_eval_orders)
+        _check(len(set(orders)) == len(orders), f"evaluation orders repeat: {list(orders)}")
         _check(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
         _check(self.batch_size > 0 and self.eval_batch_size > 0, "batch sizes must be positive")
         _check(self.lr > 0, f"lr must be positive, got {self.lr}")
@@ -172,13 +194,19 @@ SMOKE_MAX_PER_CLASS = 50
 SMOKE_EPOCHS = 1
 
 
-def smoke_sized(cfg: RunConfig) -> RunConfig:
-    """``cfg`` shrunk to a smoke run when the environment variable ``PHN_SMOKE`` is set (the test
-    suite sets it for notebook runs): at most ``SMOKE_MAX_PER_CLASS`` images per class and
-    ``SMOKE_EPOCHS`` epoch; otherwise ``cfg`` unchanged. Notebooks call it visibly on their config."""
+def smoke_enabled() -> bool:
+    """True when the environment variable ``PHN_SMOKE`` asks for smoke-sized runs (the test suite
+    sets it for notebook runs)."""
     import os
 
-    if os.environ.get("PHN_SMOKE", "0") in ("", "0", "false", "False"):
+    return os.environ.get("PHN_SMOKE", "0") not in ("", "0", "false", "False")
+
+
+def smoke_sized(cfg: RunConfig) -> RunConfig:
+    """``cfg`` shrunk to a smoke run when :func:`smoke_enabled`: at most ``SMOKE_MAX_PER_CLASS``
+    images per class and ``SMOKE_EPOCHS`` epoch; otherwise ``cfg`` unchanged. Notebooks call it
+    visibly on their config."""
+    if not smoke_enabled():
         return cfg
     cap = min(cfg.stream.max_per_class or SMOKE_MAX_PER_CLASS, SMOKE_MAX_PER_CLASS)
     stream = dataclasses.replace(cfg.stream, max_per_class=cap, max_per_class_test=None)
@@ -260,5 +288,6 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "from_dict", "smoke_sized", "to_dict",
+    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "from_dict", "smoke_enabled",
+    "smoke_sized", "to_dict",
 ]

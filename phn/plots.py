@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 
 
 def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], title: str | None = None) -> plt.Figure:
@@ -31,4 +34,100 @@ def summary_bars(table: pd.DataFrame, metrics: tuple[str, ...] = ("aca", "learni
     fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
     sns.barplot(long, x="metric", y="percent", hue="strategy", ax=ax)
     ax.set(xlabel="", ylabel="%")
+    return fig
+
+
+def save_figure(fig: plt.Figure, name: str, folder: str | os.PathLike | None = None) -> Path:
+    """Save ``fig`` as ``<folder>/<name>.png`` (default folder: ``<runs dir>/figures``); returns the path."""
+    from phn.train import runs_dir
+
+    path = Path(folder or runs_dir() / "figures") / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def freeze_depth_lines(summary: pd.DataFrame, labels: Mapping[str, str] | None = None) -> plt.Figure:
+    """Figure 4: accuracy on experience 2 (mean ± std over seeds) against the freeze depth k, one panel
+    per stream, one line per strategy. ``summary``: columns pair, strategy, depth, mean, std."""
+    pairs = list(dict.fromkeys(summary.pair))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.4 * len(pairs), 3.0), squeeze=False, sharey=True,
+                             constrained_layout=True)
+    for ax, pair in zip(axes[0], pairs, strict=True):
+        for strategy, group in summary[summary.pair == pair].groupby("strategy", sort=False):
+            group = group.sort_values("depth")
+            ax.errorbar(group.depth, group["mean"], yerr=group["std"], marker="o", capsize=3,
+                        label=(labels or {}).get(strategy, strategy))
+        first, _, second = pair.partition("->")
+        ax.set(title=f"{first} → {second}", xlabel="freeze depth k", xticks=sorted(summary.depth.unique()))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy on experience 2 (%)")
+    axes[0][-1].legend(fontsize="small")
+    return fig
+
+
+def image_rows(rows: Mapping[str, torch.Tensor], title: str | None = None) -> plt.Figure:
+    """One row of images per entry (Figure 5): ``rows`` maps a row label to float images
+    (n, 3, H, W) in [0, 1]."""
+    n = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)), squeeze=False,
+                             constrained_layout=True)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(images):
+                ax.imshow(images[c].permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[r][0].set_title(label, fontsize="small", loc="left")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def filter_grids(filters: Mapping[str, torch.Tensor], count: int = 32, title: str | None = None) -> plt.Figure:
+    """Figure 6: the 3 x 3 kernels (input channel 0) of the first ``count`` output filters of a conv
+    weight (C_out, C_in, 3, 3), one row of panels per entry of ``filters``; each kernel is scaled to
+    its own range, so the picture shows shapes, not magnitudes."""
+    fig, axes = plt.subplots(len(filters), 1, figsize=(0.42 * count, 1.1 * len(filters)), squeeze=False,
+                             constrained_layout=True)
+    for ax, (label, weight) in zip(axes[:, 0], filters.items(), strict=True):
+        kernels = weight[:count, 0].float()  # (count, 3, 3)
+        low = kernels.amin(dim=(1, 2), keepdim=True)
+        span = (kernels.amax(dim=(1, 2), keepdim=True) - low).clamp_min(1e-12)
+        tiles = ((kernels - low) / span).numpy()
+        strip = np.concatenate([np.pad(t, ((0, 0), (0, 1)), constant_values=np.nan) for t in tiles], axis=1)
+        ax.imshow(strip, cmap="gray", interpolation="nearest")
+        ax.set_title(label, fontsize="small", loc="left")
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def first_experience_over_time(curves: pd.DataFrame) -> plt.Figure:
+    """Figure 7 from :func:`phn.experiments.noise.first_experience_curves` (means over seeds):
+    left, LR's accuracy on experience 1 on the normal vs the noisy stream; middle, LR vs HN accuracy
+    on the noisy stream; right, LR vs HN forgetting of experience 1 on the noisy stream. One colour
+    per freeze depth; x is the training step over the whole stream."""
+    mean = curves.groupby(["stream", "strategy", "model", "depth", "global_step"], sort=False)[
+        ["accuracy", "forgetting"]].mean().reset_index()
+    depths = sorted(mean.depth.unique())
+    colours = dict(zip(depths, sns.color_palette("deep", len(depths)), strict=True))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
+    panels = [
+        (axes[0], "accuracy", [("lr", "normal", ":"), ("lr", "noisy", "-")], "LR (c = 1): normal vs noisy"),
+        (axes[1], "accuracy", [("lr", "noisy", "-"), ("hn", "noisy", "--")], "noisy stream: LR vs HN"),
+        (axes[2], "forgetting", [("lr", "noisy", "-"), ("hn", "noisy", "--")], "noisy stream: forgetting"),
+    ]
+    for ax, column, series, title in panels:
+        for strategy, stream, style in series:
+            for depth in depths:
+                line = mean[(mean.strategy == strategy) & (mean.stream == stream) & (mean.depth == depth)]
+                if line.empty:
+                    continue
+                ax.plot(line.global_step, line[column], style, color=colours[depth],
+                        label=f"{line.model.iloc[0]} {stream}")
+        ax.set(title=title, xlabel="training step", ylabel=f"experience 1 {column} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small", ncol=2)
     return fig

@@ -6,6 +6,8 @@ A run directory holds::
     metrics.json       ACA, learning accuracy, forgetting, times, memory, parameter counts
     accuracy.csv       tidy accuracy matrix (trained_on, evaluated_on, accuracy)
     steps.csv          per-step logs (experience, epoch, step, loss, ...), when logged
+    diagnostics.csv    per-experience rows a strategy reports (e.g. HN output drift), when any
+    curves.csv         accuracy of seen experiences during training (``train.eval_every``), when on
     checkpoint.pt      state after the last finished experience (for resume)
 
 Every file is written atomically (temporary file + rename), so a crash never leaves half a file.
@@ -40,6 +42,14 @@ class Results:
         stored_floats: floats kept between experiences (replay buffer, recorded HN outputs, ...).
         steps: per-step logs, one row per optimisation step.
         config: the run's configuration as plain data.
+        acc_by_order: {evaluation order: (N, N) accuracy matrix} for every order the run was
+            evaluated under (``acc`` is the one of ``train.eval_order``); empty if only ``acc``.
+        diagnostics: per-experience rows returned by the strategy's ``end_experience``.
+        curves: accuracy over time (``TrainConfig.eval_every``), one row per evaluation: columns
+            ``trained_experience``, ``epoch``, ``step`` (within the experience), ``global_step``,
+            ``evaluated_experience``, ``accuracy`` (in [0, 1]). Each experience contributes a point
+            before its first step, every ``eval_every`` steps or epochs, and its end-of-experience
+            evaluation (the accuracy matrix row, after ``end_experience``).
     """
 
     acc: np.ndarray
@@ -50,6 +60,9 @@ class Results:
     stored_floats: int = 0
     steps: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict[str, Any] = field(default_factory=dict)
+    acc_by_order: dict[str, np.ndarray] = field(default_factory=dict)
+    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def num_experiences(self) -> int:
@@ -64,6 +77,11 @@ class Results:
             "parameters": int(self.parameter_count),
             "stored_floats": int(self.stored_floats),
         }
+
+    def summary_by_order(self) -> pd.DataFrame:
+        """One row per evaluation order: ``order``, ACA, learning accuracy and forgetting (percent)."""
+        matrices = self.acc_by_order or {str(self.config.get("train", {}).get("eval_order", "")): self.acc}
+        return pd.DataFrame([{"order": order, **metrics.summary(acc)} for order, acc in matrices.items()])
 
     def per_experience(self) -> pd.DataFrame:
         """One row per experience: learning accuracy, final accuracy, forgetting, time, memory."""
@@ -83,12 +101,17 @@ class Results:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", self.config)
         write_text(run_dir / "accuracy.csv", metrics.accuracy_table(self.acc).to_csv(index=False))
-        if not self.steps.empty:
-            write_text(run_dir / "steps.csv", self.steps.to_csv(index=False))
+        for name, table in (("steps.csv", self.steps), ("diagnostics.csv", self.diagnostics),
+                            ("curves.csv", self.curves)):
+            if table.empty:  # never leave an earlier run's file beside these results
+                (run_dir / name).unlink(missing_ok=True)
+            else:
+                write_text(run_dir / name, table.to_csv(index=False))
         write_json(run_dir / "metrics.json", {
             "summary": self.summary(),
             "num_experiences": self.num_experiences,
             "acc": _nan_to_none(self.acc.tolist()),
+            "acc_by_order": {order: _nan_to_none(acc.tolist()) for order, acc in self.acc_by_order.items()},
             "train_time": list(map(float, self.train_time)),
             "eval_time": list(map(float, self.eval_time)),
             "peak_memory": list(map(float, self.peak_memory)),
@@ -101,7 +124,6 @@ class Results:
         """Read what :meth:`save` wrote."""
         run_dir = Path(run_dir)
         data = json.loads((run_dir / "metrics.json").read_text())
-        steps_path = run_dir / "steps.csv"
         config_path = run_dir / "config.json"
         return cls(
             acc=np.array(data["acc"], dtype=float),
@@ -110,9 +132,15 @@ class Results:
             peak_memory=np.array(data["peak_memory"]),
             parameter_count=data["parameter_count"],
             stored_floats=data["stored_floats"],
-            steps=pd.read_csv(steps_path) if steps_path.exists() else pd.DataFrame(),
+            steps=_read_csv(run_dir / "steps.csv"),
             config=json.loads(config_path.read_text()) if config_path.exists() else {},
+            acc_by_order={order: np.array(acc, dtype=float) for order, acc in data.get("acc_by_order", {}).items()},
+            diagnostics=_read_csv(run_dir / "diagnostics.csv"), curves=_read_csv(run_dir / "curves.csv"),
         )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
 def _nan_to_none(rows: list[list[float]]) -> list[list[float | None]]:

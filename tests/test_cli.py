@@ -22,6 +22,10 @@ FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         (["run", "--class-order", "0,0,1"], "repeats class ids"),
         (["run", "--lookahead", "third"], "invalid choice"),
         (["run", "--resume"], "--resume needs --out"),
+        (["run", "--init", "xavier"], "invalid choice: 'xavier'"),
+        (["run", "--eval-order", "random"], "invalid choice: 'random'"),
+        (["run", "--extra-eval-orders", "sorted,random"], "is not one of"),
+        (["run", "--extra-eval-orders", "interleaved"], "evaluation orders repeat"),
     ],
 )
 def test_bad_values_fail_with_one_line(argv, message, capsys):
@@ -43,7 +47,8 @@ def test_missing_data_fails_with_one_line_naming_the_dataset(tmp_path, monkeypat
 def test_help_documents_every_option():
     out = subprocess.run([sys.executable, "-m", "phn", "run", "--help"], capture_output=True, text=True, check=True).stdout
     for option in ("--stream", "--strategy", "--freeze-depth", "--epochs", "--class-order", "--max-per-class",
-                   "--out", "--resume", "--lookahead", "--no-verify-checksums", "--eval-order", "--buffer-size"):
+                   "--out", "--resume", "--lookahead", "--no-verify-checksums", "--eval-order", "--buffer-size",
+                   "--init", "--extra-eval-orders"):
         assert option in out
 
 
@@ -66,3 +71,14 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_options_reach_the_config():
+    from phn.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["run", "--init", "kaiming", "--eval-order", "index",
+                                      "--extra-eval-orders", "sorted,interleaved", "--prefix-norm", "batch"])
+    cfg = config_from_args(args)
+    assert cfg.hyper.init == "kaiming" and cfg.model.prefix_norm == "batch"
+    assert (cfg.train.eval_order, cfg.train.extra_eval_orders) == ("index", ("sorted", "interleaved"))
+    assert config_from_args(build_parser().parse_args(["run"])).hyper.init == "pytorch"

@@ -22,7 +22,10 @@ def test_unknown_key_rejected():
         (TrainConfig, {"epochs": 2.5}),
         (TrainConfig, {"amp": 1}),
         (HyperConfig, {"lookahead": "third"}),
+        (HyperConfig, {"init": "xavier"}),
         (ModelConfig, {"norm": "layer"}),
+        (TrainConfig, {"extra_eval_orders": ["random"]}),
+        (TrainConfig, {"extra_eval_orders": "sorted"}),
     ],
 )
 def test_wrong_types_rejected(cls, values):
@@ -65,3 +68,10 @@ def test_with_overrides_replaces_fields_and_rejects_unknown_sections():
         with_overrides(base, {"modle": {"freeze_depth": 2}})
     with pytest.raises(ConfigError, match="unknown key"):
         with_overrides(base, {"model": {"depth": 2}})
+
+
+def test_authors_init_is_the_default_and_orders_do_not_repeat():
+    assert HyperConfig().init == "pytorch"
+    assert from_dict(TrainConfig, {"extra_eval_orders": ["sorted", "index"]}).extra_eval_orders == ("sorted", "index")
+    with pytest.raises(ConfigError, match="evaluation orders repeat"):
+        from_dict(TrainConfig, {"eval_order": "sorted", "extra_eval_orders": ["sorted"]})

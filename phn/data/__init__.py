@@ -34,6 +34,7 @@ from phn.data.streams import (
     cross_dataset_stream,
     noisy_stream,
     resolve_class_order,
+    sample_images,
     split_cifar100,
     split_dataset,
     split_fashionmnist,
@@ -46,7 +47,7 @@ __all__ = [
     "DatasetInfo", "DatasetNotFoundError", "Experience", "NoiseTransform", "Stream", "StreamConfig",
     "VisionData", "build_transform", "cross_dataset_stream", "data_roots", "dataset_targets",
     "dataset_transform", "get_dataset_info", "load_dataset", "make_stream", "noise_transforms",
-    "noisy_stream", "parse_stream_name", "resolve_class_order", "resolve_verify_checksums",
+    "noisy_stream", "parse_stream_name", "resolve_class_order", "resolve_verify_checksums", "sample_images",
     "search_dirs", "split_cifar100", "split_dataset", "split_fashionmnist", "split_tinyimagenet",
     "stream_names",
 ]

@@ -11,14 +11,22 @@ Data roots, searched in order (first hit wins; the error lists them all):
 2. the environment variable ``PHN_DATA``,
 3. ``<repo>/data`` (the parent of the ``phn`` package directory),
 4. dataset-specific system folders: FashionMNIST also looks in ``/usr/share/datasets/fashion-mnist``
-   (Debian package ``dataset-fashion-mnist``; read in place, never written to).
+   (Debian package ``dataset-fashion-mnist``), digits in scikit-learn's bundled data folder (both
+   read in place, never written to).
 
-Checksums: CIFAR-10/100 and SVHN files are checked against torchvision's md5 sums unless
+Offline datasets: FashionMNIST (Debian package) and ``digits``, the UCI handwritten digits that
+scikit-learn ships inside its wheel (1,797 real 8 x 8 scans of 10 digits; the only real image
+dataset a PyPI package bundles without a download at run time). Digits are resized 8 -> 32 and
+split deterministically, 1,352 train / 445 test (:func:`phn.data.readers.digits_split`).
+
+Checksums: CIFAR-10/100 and SVHN files are checked against torchvision's md5 sums (digits against
+the md5 of its decompressed content) unless
 ``verify_checksums=False`` or ``PHN_VERIFY_CHECKSUMS=0`` (``verify_checksums=None`` reads the variable).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +100,14 @@ def _grey(value: float) -> tuple[float, float, float]:
     return (value, value, value)
 
 
+def _sklearn_data_dirs() -> tuple[str, ...]:
+    """scikit-learn's bundled data folder, located without importing scikit-learn (() if absent)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        return ()
+    return (str(Path(spec.origin).parent / "datasets" / "data"),)
+
+
 _CIFAR10_DIR, _CIFAR100_DIR = "cifar-10-batches-py/", "cifar-100-python/"
 _TINY = "tiny-imagenet-200/"
 _DOWNLOAD_HINT = "or pass download=True on a machine with internet access."
@@ -114,6 +130,14 @@ DATASETS: dict[str, DatasetInfo] = {
             "copy the four *-ubyte.gz files from https://ossci-datasets.s3.amazonaws.com/mnist/ "
             f"into {{root}}/MNIST/raw/, {_DOWNLOAD_HINT}",
             readers.read_mnist_like, gz_ok=True,
+        ),
+        DatasetInfo(
+            "digits", "UCI handwritten digits (scikit-learn's copy)", 10, _grey(0.3052), _grey(0.3232), True,
+            (8, 8), ("digits", ""), (readers.DIGITS_FILE.removesuffix(".gz"),),
+            (readers.DIGITS_FILE.removesuffix(".gz"),),
+            "`pip install scikit-learn` (it bundles sklearn/datasets/data/digits.csv.gz, found there "
+            f"automatically), or copy that file into {{root}}/digits/",
+            readers.read_digits, gz_ok=True, system_dirs=_sklearn_data_dirs(),
         ),
         DatasetInfo(
             "cifar10", "CIFAR-10", 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), False,

@@ -12,6 +12,8 @@ nothing is silently dropped or shortened.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import os
 import pickle
 import zlib
@@ -262,7 +264,58 @@ def read_tinyimagenet(directory: Path, train: bool, verify: bool) -> FileSplit:
     return _checked_files(samples, annotations)
 
 
+# ----------------------------------------------------------------------------- UCI digits (CSV)
+DIGITS_FILE = "digits.csv.gz"
+DIGITS_MD5 = "a0339c30a8a5312a1b6f9e5c719dcce5"  # of the DECOMPRESSED csv (scikit-learn's copy)
+DIGITS_TEST_EVERY = 4
+
+
+def digits_split(labels: np.ndarray, train: bool) -> np.ndarray:
+    """Indices of the fixed split of the digits file: within each class, in file order, every
+    fourth image (rank 3, 7, 11, ...) is a test image, the rest train (1,347 / 450 of 1,797)."""
+    ranks = np.zeros(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        where = np.flatnonzero(labels == label)
+        ranks[where] = np.arange(len(where))
+    is_test = ranks % DIGITS_TEST_EVERY == DIGITS_TEST_EVERY - 1
+    return np.flatnonzero(~is_test if train else is_test)
+
+
+def read_digits(directory: Path, train: bool, verify: bool) -> ArraySplit:
+    """The UCI handwritten digits as scikit-learn bundles them (``digits.csv.gz``: 1,797 rows of 64
+    pixel values in 0..16 and the label, 8 x 8 images), split by :func:`digits_split`.
+
+    Pixels are scaled to uint8 (v * 255 / 16); ``load_dataset`` resizes 8 -> 32. ``verify`` checks
+    the md5 of the decompressed content (robust to recompression).
+    """
+    path = find_file(directory, DIGITS_FILE.removesuffix(".gz"))
+    if path is None:
+        raise CorruptDatasetError(f"{directory}: {DIGITS_FILE} disappeared while loading")
+    try:
+        raw = path.read_bytes()
+        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, zlib.error) as error:
+        raise CorruptDatasetError(f"{path}: cannot decompress ({error})") from error
+    if verify and hashlib.md5(text).hexdigest() != DIGITS_MD5:
+        raise ChecksumError(
+            f"{path}: md5 of the decompressed content does not match scikit-learn's digits ({DIGITS_MD5}). "
+            "Reinstall scikit-learn, or, if you trust the file, pass verify_checksums=False or set "
+            "PHN_VERIFY_CHECKSUMS=0."
+        )
+    try:
+        table = np.loadtxt(io.StringIO(text.decode()), delimiter=",", ndmin=2)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CorruptDatasetError(f"{path}: not a digits CSV ({error})") from error
+    if table.shape[1] != 65 or table[:, :64].min() < 0 or table[:, :64].max() > 16:
+        raise CorruptDatasetError(f"{path}: expected rows of 64 pixel values in 0..16 and a label, "
+                                  f"got shape {table.shape}")
+    labels = table[:, 64].astype(np.int64)
+    keep = digits_split(labels, train)
+    pixels = np.rint(table[keep, :64] * 255 / 16).astype(np.uint8).reshape(-1, 1, 8, 8)
+    return ArraySplit(images=torch.from_numpy(pixels), targets=torch.from_numpy(labels[keep]))
+
+
 __all__ = [
-    "ArraySplit", "FileSplit", "check_md5", "find_file", "read_cifar", "read_gtsrb", "read_idx",
-    "read_mnist_like", "read_svhn", "read_tinyimagenet",
+    "DIGITS_FILE", "ArraySplit", "FileSplit", "check_md5", "digits_split", "find_file", "read_cifar", "read_digits",
+    "read_gtsrb", "read_idx", "read_mnist_like", "read_svhn", "read_tinyimagenet",
 ]

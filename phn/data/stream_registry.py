@@ -3,11 +3,12 @@
 Stream names:
 
 * ``split-<dataset>``: class-incremental split of any registered dataset. Defaults
-  (experiences x classes): fashionmnist, mnist, cifar10, svhn 5 x 2; cifar100 20 x 5;
+  (experiences x classes): fashionmnist, mnist, digits, cifar10, svhn 5 x 2; cifar100 20 x 5;
   tinyimagenet 20 x 10; gtsrb 8 x 5 (40 of its 43 classes).
 * ``noisy-<dataset>``: the Section 4.2 stream on any dataset; 4 experiences of
   min(5, classes // 4) classes (cifar100: 4 x 5, fashionmnist: 4 x 2).
-* ``cross:<first>-><second>``: two experiences from two datasets, 5 random classes each.
+* ``cross:<first>-><second>``: two experiences from two datasets, 5 random classes each
+  (``cross:<d>-><d>``: two disjoint blocks of classes of one dataset).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from phn.data.datasets import DATASETS, get_dataset_info
 from phn.data.streams import Stream, cross_dataset_stream, noisy_stream, split_dataset
 
 SPLIT_DEFAULTS: dict[str, tuple[int, int]] = {
-    "fashionmnist": (5, 2), "mnist": (5, 2), "cifar10": (5, 2), "svhn": (5, 2),
+    "fashionmnist": (5, 2), "mnist": (5, 2), "digits": (5, 2), "cifar10": (5, 2), "svhn": (5, 2),
     "cifar100": (20, 5), "tinyimagenet": (20, 10), "gtsrb": (8, 5),
 }
 
@@ -63,6 +64,9 @@ def make_stream(name: str, **kwargs: Any) -> Stream:
         A list of experiences.
     """
     kind, datasets = parse_stream_name(name)
+    corrupt = kwargs.pop("corrupt", True)
+    if not corrupt and kind != "noisy":
+        raise ValueError(f"{name}: corrupt=False applies to noisy streams only")
     num_experiences = kwargs.pop("num_experiences", None)
     per_experience = kwargs.pop("classes_per_experience", None)
     if kwargs.get("class_order") is None:
@@ -78,7 +82,7 @@ def make_stream(name: str, **kwargs: Any) -> Stream:
         num_experiences = 4 if num_experiences is None else num_experiences
         if per_experience is None:
             per_experience = min(5, num_classes // num_experiences)
-        return noisy_stream(datasets[0], num_experiences, per_experience, stream_name=name, **kwargs)
+        return noisy_stream(datasets[0], num_experiences, per_experience, stream_name=name, corrupt=corrupt, **kwargs)
     if num_experiences not in (None, 2) or "class_order" in kwargs:
         raise ValueError(f"{name}: a cross-dataset stream has exactly 2 experiences and random classes")
     per_experience = 5 if per_experience is None else per_experience
@@ -101,6 +105,8 @@ class StreamConfig:
         root: first data root (then ``$PHN_DATA``, then ``<repo>/data``).
         verify_checksums: md5 checks; None reads ``$PHN_VERIFY_CHECKSUMS`` (default on).
         download: fetch missing files (needs internet).
+        corrupt: noisy streams only: False switches the corruptions off (the paper's "normal"
+            stream: same classes, same order).
     """
 
     name: str = "split-fashionmnist"
@@ -114,9 +120,12 @@ class StreamConfig:
     root: str | None = None
     verify_checksums: bool | None = None
     download: bool = False
+    corrupt: bool = True
 
     def __post_init__(self) -> None:
-        parse_stream_name(self.name)
+        kind, _ = parse_stream_name(self.name)
+        if not self.corrupt and kind != "noisy":
+            raise ValueError(f"StreamConfig.corrupt=False applies to noisy streams only, not {self.name!r}")
         if self.class_order is not None:
             object.__setattr__(self, "class_order", tuple(self.class_order))
         for field in ("num_experiences", "classes_per_experience", "max_per_class"):

@@ -177,6 +177,24 @@ def _build(stream_name: str, parts: list[tuple[str, tuple[int, ...], NoiseTransf
     return stream
 
 
+def sample_images(experience: Experience, n: int = 8, train: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` images of an experience as a viewer sees them: float (n, 3, 32, 32) in [0, 1],
+    with the experience's corruption applied (noisy streams), without augmentation or normalisation.
+
+    Returns:
+        ``(images, local_labels)``.
+    """
+    subset = experience.train if train else experience.test
+    if not isinstance(subset, ClassSubset):
+        raise TypeError(f"sample_images needs a stream built by phn.data, got {type(subset).__name__}")
+    noise = {t.name: t for t in noise_transforms()}.get(experience.noise or "clean")
+    images = []
+    for index in range(min(n, len(subset))):
+        image = subset.base.raw(int(subset.indices[index])).float() / 255  # (3, 32, 32) in [0, 1]
+        images.append(noise(image).clamp(0, 1) if noise is not None else image)
+    return torch.stack(images), subset.targets[: len(images)].clone()
+
+
 def split_dataset(
     name: str,
     num_experiences: int,
@@ -252,11 +270,13 @@ def cross_dataset_stream(
     """Two experiences: random classes of ``first``, then random classes of ``second``.
 
     Each experience is normalised with its own dataset's statistics. One local generator seeded
-    with ``seed`` draws the permutation of ``first``'s classes, then that of ``second``'s.
+    with ``seed`` draws the permutation of ``first``'s classes, then that of ``second``'s. When
+    ``second`` is ``first`` (the paper's "similar distribution" case), one permutation is drawn and
+    the two experiences take consecutive, disjoint blocks of it.
 
     Args:
         first: dataset of experience 0.
-        second: dataset of experience 1 (may equal ``first``; classes are then drawn independently).
+        second: dataset of experience 1 (may equal ``first``: disjoint classes of one dataset).
         classes_per_experience: random classes taken from each dataset.
         seed: seed of the local generator.
         **others: as in :func:`split_dataset`.
@@ -265,13 +285,21 @@ def cross_dataset_stream(
         ``[experience from first, experience from second]``.
     """
     generator = torch.Generator().manual_seed(seed)
-    parts = []
-    for name in (first, second):
-        num_classes = get_dataset_info(name).num_classes
-        if not 1 <= classes_per_experience <= num_classes:
-            raise ValueError(f"cannot take {classes_per_experience} classes: {name} has {num_classes}")
+    c = classes_per_experience
+    if first == second:
+        num_classes = get_dataset_info(first).num_classes
+        if not 1 <= 2 * c <= num_classes:
+            raise ValueError(f"cannot take 2 x {c} disjoint classes: {first} has {num_classes}")
         order = torch.randperm(num_classes, generator=generator).tolist()
-        parts.append((name, tuple(order[:classes_per_experience]), None))
+        parts = [(first, tuple(order[:c]), None), (first, tuple(order[c:2 * c]), None)]
+    else:
+        parts = []
+        for name in (first, second):
+            num_classes = get_dataset_info(name).num_classes
+            if not 1 <= c <= num_classes:
+                raise ValueError(f"cannot take {c} classes: {name} has {num_classes}")
+            order = torch.randperm(num_classes, generator=generator).tolist()
+            parts.append((name, tuple(order[:c]), None))
     return _build(stream_name or f"cross:{first}->{second}", parts, max_per_class=max_per_class,
                   max_per_class_test=max_per_class_test, augment=augment, root=root,
                   verify_checksums=verify_checksums, download=download)
@@ -291,6 +319,7 @@ def noisy_stream(
     verify_checksums: bool | None = None,
     download: bool = False,
     stream_name: str | None = None,
+    corrupt: bool = True,
 ) -> Stream:
     """Noisy stream (Section 4.2): experience t of ``base`` corrupted by ``noise_transforms()[t]``.
 
@@ -304,10 +333,12 @@ def noisy_stream(
         classes_per_experience: classes per experience.
         seed: seed of the local ``random.Random`` shuffling the classes.
         class_order: explicit class order instead of the seeded shuffle.
+        corrupt: False switches every corruption off: the paper's "normal" stream, with the same
+            classes in the same order (experience 1, always clean, is then identical in both).
         **others: as in :func:`split_dataset`.
 
     Returns:
-        The stream; ``stream[t].noise`` names its corruption.
+        The stream; ``stream[t].noise`` names its corruption (None when ``corrupt`` is False).
     """
     noises = noise_transforms()
     if not 1 <= num_experiences <= len(noises):
@@ -319,12 +350,12 @@ def noisy_stream(
     else:
         order = resolve_class_order(num_classes, seed, class_order)
     groups = _per_experience(order, num_experiences, classes_per_experience)
-    return _build(stream_name or f"noisy-{base}", [(base, g, n) for g, n in zip(groups, noises)],
+    return _build(stream_name or f"noisy-{base}", [(base, g, n if corrupt else None) for g, n in zip(groups, noises)],
                   max_per_class=max_per_class, max_per_class_test=max_per_class_test, augment=augment,
                   root=root, verify_checksums=verify_checksums, download=download)
 
 
 __all__ = [
-    "ClassSubset", "Experience", "Stream", "class_indices", "cross_dataset_stream", "noisy_stream",
+    "ClassSubset", "Experience", "Stream", "class_indices", "cross_dataset_stream", "noisy_stream", "sample_images",
     "resolve_class_order", "split_cifar100", "split_dataset", "split_fashionmnist", "split_tinyimagenet",
 ]

@@ -11,19 +11,43 @@ Every head maps the trunk output ``h: (T, h_dim)`` (and the task ids ``(T,)``) t
   BN beta (init 0) and the classifier bias (init 0). It ignores h. Parameters: ``num_tasks * numel``.
 - :class:`LinearHead`: Linear(h -> numel), used for the classifier weight (C, 8nf).
 
-Initialisation (ours; the paper does not say): lookup vectors are N(0, 1) and head weights
-N(0, gain^2 / (fan_in * n)) with zero bias, where fan_in is the fan-in of the generated layer and n the
-number of unit-variance inputs (d for conv heads, whose trunk input h starts small; h for the linear
-head). Generated conv filters then start with about Kaiming's variance 2 / fan_in (gain^2 = 2), plus a
-small task-dependent part; the generated classifier weight starts small (|h| ~ 0.1 at init).
+Initialisation (``init``, :data:`HEAD_INITS`; the paper does not say):
+
+- ``"pytorch"`` (default, the authors' release): every head keeps PyTorch's defaults. The conv heads'
+  lookup vectors are ``nn.Embedding`` rows, N(0, 1); the shared Linear(h + d -> C_in*k*k) and the
+  classifier's Linear(h -> C*8nf) are ``nn.Linear``: weight and bias uniform in +-1/sqrt(fan_in)
+  with fan_in = h + d = 64 and h = 32. A generated filter value is then ``W_c c_j + b + W_h h`` with
+  variance about (d + 1) / (3 (h + d)) = 0.17 (std 0.41) for the paper's sizes, 5-11x Kaiming's
+  scale; the normalisation after every generated conv removes that scale from the forward pass.
+- ``"kaiming"`` (phn's earlier choice, kept to show its effect): lookup vectors N(0, 1), head weights
+  N(0, gain^2 / (fan_in * n)) with zero bias, where fan_in is the fan-in of the *generated* layer and
+  n the number of unit-variance inputs (d for conv heads, h for the linear head): generated filters
+  start with about Kaiming's variance 2 / fan_in, the classifier weight small (std ~0.01).
+
+The scale of the generated weights matters for forgetting, although the forward pass ignores it:
+Adam moves every hypernetwork parameter by about lr per step whatever its size, and Eq. 7 penalises
+the *absolute* distance of the generated weights, while what an old task's output depends on after a
+normalisation is their *direction*. Weights 5-11x smaller turn the same regulariser distance into a
+5-11x larger relative change. Measured on Split-FashionMNIST in the book's design page
+(``benchmarks/fidelity.py``).
 """
 
 from __future__ import annotations
 
 import math
+import typing
 
 import torch
 from torch import nn
+
+from phn.config import HeadInit
+
+HEAD_INITS: tuple[str, ...] = typing.get_args(HeadInit)
+
+
+def _check_init(init: str) -> None:
+    if init not in HEAD_INITS:
+        raise ValueError(f"init must be one of {list(HEAD_INITS)}, got {init!r}")
 
 
 class ConvHead(nn.Module):
@@ -41,20 +65,29 @@ class ConvHead(nn.Module):
         shape: (C_out, C_in, k, k) of the generated weight.
         h_dim: trunk output size h.
         lookup_dim: d, size of the per-output-channel lookup vectors.
-        gain: init gain (sqrt(2) for convs followed by ReLU-like nonlinearities).
+        init: ``"pytorch"`` (the authors': ``nn.Embedding`` lookup, ``nn.Linear`` weight and bias) or
+            ``"kaiming"`` (module docstring).
+        gain: gain of the ``"kaiming"`` init (sqrt(2) for convs followed by ReLU-like nonlinearities).
     """
 
     def __init__(
-        self, shape: torch.Size | tuple[int, ...], h_dim: int, lookup_dim: int, gain: float = math.sqrt(2)
+        self, shape: torch.Size | tuple[int, ...], h_dim: int, lookup_dim: int, init: HeadInit = "pytorch",
+        gain: float = math.sqrt(2),
     ) -> None:
         super().__init__()
+        _check_init(init)
         self.shape = torch.Size(shape)
         c_out, fan_in = self.shape[0], math.prod(self.shape[1:])
-        std = gain / math.sqrt(fan_in * lookup_dim)
-        self.lookup = nn.Parameter(torch.randn(c_out, lookup_dim))  # c_j: (C_out, d)
-        self.weight_h = nn.Parameter(torch.randn(h_dim, fan_in) * std)  # W_h^T: (h, F)
-        self.weight_c = nn.Parameter(torch.randn(lookup_dim, fan_in) * std)  # W_c^T: (d, F)
-        self.bias = nn.Parameter(torch.zeros(fan_in))  # b: (F,)
+        self.lookup = nn.Parameter(torch.randn(c_out, lookup_dim))  # c_j: (C_out, d), nn.Embedding's N(0, 1)
+        if init == "pytorch":  # the authors' nn.Linear(h + d -> F), split into its h and d columns
+            linear = nn.Linear(h_dim + lookup_dim, fan_in)
+            weight_t, bias = linear.weight.detach().T, linear.bias.detach()  # (h + d, F), (F,)
+        else:
+            std = gain / math.sqrt(fan_in * lookup_dim)
+            weight_t, bias = torch.randn(h_dim + lookup_dim, fan_in) * std, torch.zeros(fan_in)
+        self.weight_h = nn.Parameter(weight_t[:h_dim].contiguous())  # W_h^T: (h, F)
+        self.weight_c = nn.Parameter(weight_t[h_dim:].contiguous())  # W_c^T: (d, F)
+        self.bias = nn.Parameter(bias.clone())  # b: (F,)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -93,27 +126,38 @@ class LinearHead(nn.Module):
     Args:
         shape: generated shape; ``shape[-1]`` is taken as the fan-in of the generated layer.
         h_dim: trunk output size h.
-        gain: init gain (1 for the classifier).
+        init: ``"pytorch"`` (the authors': ``nn.Linear``'s default) or ``"kaiming"`` (module docstring).
+        gain: gain of the ``"kaiming"`` init (1 for the classifier).
     """
 
-    def __init__(self, shape: torch.Size | tuple[int, ...], h_dim: int, gain: float = 1.0) -> None:
+    def __init__(
+        self, shape: torch.Size | tuple[int, ...], h_dim: int, init: HeadInit = "pytorch", gain: float = 1.0
+    ) -> None:
         super().__init__()
+        _check_init(init)
         self.shape = torch.Size(shape)
         self.linear = nn.Linear(h_dim, self.shape.numel())
-        nn.init.normal_(self.linear.weight, std=gain / math.sqrt(self.shape[-1] * h_dim))
-        nn.init.zeros_(self.linear.bias)
+        if init == "kaiming":
+            nn.init.normal_(self.linear.weight, std=gain / math.sqrt(self.shape[-1] * h_dim))
+            nn.init.zeros_(self.linear.bias)
 
     def forward(self, h: torch.Tensor, task_ids: torch.Tensor | None = None) -> torch.Tensor:
         # h: (T, h_dim) -> (T, *shape)
         return self.linear(h).view(h.shape[0], *self.shape)
 
 
-def make_head(kind: str, shape: torch.Size, num_tasks: int, h_dim: int, lookup_dim: int) -> nn.Module:
-    """The head for a target tensor of the given kind (see ``GeneratedResNet.param_kinds``)."""
+def make_head(
+    kind: str, shape: torch.Size, num_tasks: int, h_dim: int, lookup_dim: int, init: HeadInit = "pytorch"
+) -> nn.Module:
+    """The head for a target tensor of the given kind (see ``GeneratedResNet.param_kinds``).
+
+    ``init`` applies to the conv and linear heads; per-task tables start at 1 (norm weights) or 0
+    (norm and classifier biases) under both initialisations, as in the authors' release.
+    """
     if kind == "conv":
-        return ConvHead(shape, h_dim, lookup_dim)
+        return ConvHead(shape, h_dim, lookup_dim, init)
     if kind == "linear_weight":
-        return LinearHead(shape, h_dim)
+        return LinearHead(shape, h_dim, init)
     if kind == "norm_weight":
         return TaskTable(num_tasks, shape, 1.0)
     if kind in ("norm_bias", "linear_bias"):
@@ -121,4 +165,4 @@ def make_head(kind: str, shape: torch.Size, num_tasks: int, h_dim: int, lookup_d
     raise ValueError(f"no head for parameter kind {kind!r}")
 
 
-__all__ = ["ConvHead", "LinearHead", "TaskTable", "make_head"]
+__all__ = ["HEAD_INITS", "ConvHead", "HeadInit", "LinearHead", "TaskTable", "make_head"]

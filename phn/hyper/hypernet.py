@@ -7,11 +7,16 @@ One call generates the weights of several tasks at once (the regulariser, Eq. 7,
 
 Design choices (documented deviations / decisions):
 - The trunk ends with a ReLU, as the authors' MLP does (every hidden layer is followed by ReLU).
-- The trunk keeps PyTorch's default Linear init, so h is small at first (RMS ~0.1). This matters:
-  every Adam step moves the h-dependent part ``W_h h`` of a conv head by about ``lr * sum|h|`` in the
-  same direction for ALL output channels of the layer. With a He-initialised trunk (RMS(h) ~ 1) HN-F
-  reached 23 % on a 10-class toy task after 40 steps where the default init reached 100 % (and a
-  plain ResNet with the same per-sample norm 100 %).
+- Initialisation follows the authors' release by default: every layer keeps PyTorch's defaults
+  (embedding N(0, 1), trunk and heads ``nn.Linear``'s uniform +-1/sqrt(fan_in) for weight and
+  bias, per-task tables 1 / 0); ``init="kaiming"`` rescales the conv and classifier heads instead
+  (see :mod:`phn.hyper.heads`, which explains why the scale of the generated weights sets how much
+  an old task forgets).
+- The trunk keeps PyTorch's default Linear init under both head inits, so h is small at first
+  (RMS ~0.1). This matters: every Adam step moves the h-dependent part ``W_h h`` of a conv head by
+  about ``lr * sum|h|`` in the same direction for ALL output channels of the layer. With a
+  He-initialised trunk (RMS(h) ~ 1) HN-F reached 23 % on a 10-class toy task after 40 steps where the
+  default init reached 100 % (and a plain ResNet with the same per-sample norm 100 %).
 - Task embeddings are N(0, 1); :meth:`HyperNetwork.init_task` copies the previous task's embedding
   into a new task's row (the authors' convention). Per-task tables (BN gamma/beta, classifier bias)
   are NOT copied: a new task starts from gamma = 1, beta = 0, bias = 0.
@@ -26,7 +31,7 @@ import torch
 from torch import nn
 
 from phn.config import HyperConfig
-from phn.hyper.heads import make_head
+from phn.hyper.heads import HeadInit, make_head
 
 
 def head_key(name: str) -> str:
@@ -44,6 +49,8 @@ class HyperNetwork(nn.Module):
         embedding_dim: task embedding size (paper: 32).
         hidden: trunk widths after the embedding (paper: 50, 32); the last one is h.
         lookup_dim: d of the conv heads (paper: 32).
+        init: initialisation of the conv and classifier heads, ``"pytorch"`` (the authors') or
+            ``"kaiming"`` (:mod:`phn.hyper.heads`).
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class HyperNetwork(nn.Module):
         embedding_dim: int = 32,
         hidden: Sequence[int] = (50, 32),
         lookup_dim: int = 32,
+        init: HeadInit = "pytorch",
     ) -> None:
         super().__init__()
         self.num_tasks = num_tasks
@@ -68,7 +76,7 @@ class HyperNetwork(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.h_dim = width
         self.heads = nn.ModuleDict(
-            (head_key(n), make_head(param_kinds[n], s, num_tasks, width, lookup_dim))
+            (head_key(n), make_head(param_kinds[n], s, num_tasks, width, lookup_dim, init))
             for n, s in self.param_shapes.items()
         )
 
@@ -76,7 +84,8 @@ class HyperNetwork(nn.Module):
     def for_target(cls, target: nn.Module, num_tasks: int, cfg: HyperConfig | None = None) -> HyperNetwork:
         """Build the hypernetwork for a target exposing ``param_shapes`` and ``param_kinds``."""
         cfg = cfg or HyperConfig()
-        return cls(target.param_shapes, target.param_kinds, num_tasks, cfg.embedding_dim, cfg.hidden, cfg.lookup_dim)
+        return cls(target.param_shapes, target.param_kinds, num_tasks, cfg.embedding_dim, cfg.hidden, cfg.lookup_dim,
+                   cfg.init)
 
     def forward(self, task_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """Generate omega for several tasks.

@@ -40,6 +40,20 @@ def output_distance(current: Mapping[str, torch.Tensor], recorded: Mapping[str, 
     return total / n  # type: ignore[return-value]
 
 
+def tensor_group(name: str, ndim: int) -> str:
+    """A readable group for a generated tensor: ``"<part> conv"`` for conv filters (4-d),
+    ``"<part> norm"`` for normalisation gamma/beta, ``"classifier"`` for the classifier weight and bias.
+
+    Example:
+        >>> tensor_group("stage4.0.conv1.weight", 4), tensor_group("stage4.0.bn1.bias", 1)
+        ('stage4 conv', 'stage4 norm')
+    """
+    part = name.split(".")[0]
+    if part == "classifier":
+        return part
+    return f"{part} {'conv' if ndim == 4 else 'norm'}"
+
+
 class OutputRegulariser:
     """Records H*(e_j) and evaluates R (Eq. 7) for the tasks before the current one.
 
@@ -89,6 +103,30 @@ class OutputRegulariser:
         current = hnet(ids) if params is None else functional_call(hnet, dict(params), (ids,))
         return output_distance(current, {k: v[rows] for k, v in self.recorded.items()})
 
+    @torch.no_grad()
+    def drift(self, hnet: nn.Module) -> list[dict[str, float | int | str]]:
+        """How far the current outputs H(e_j) are from the records H*(e_j), for every recorded task.
+
+        Returns one row per (task, tensor group): ``task``, ``group`` (:func:`tensor_group`),
+        ``sq_distance`` = sum ||H(e_j) - H*(e_j)||^2 over the group's tensors (the group's share of
+        Eq. 7's term for task j) and ``sq_norm`` = sum ||H*(e_j)||^2, so that
+        ``sqrt(sq_distance / sq_norm)`` is the relative change of the group's generated weights.
+        Empty before anything is recorded.
+        """
+        if not self.recorded:
+            return []
+        current = hnet(self.task_ids)
+        rows: dict[tuple[int, str], dict[str, float | int | str]] = {}
+        for name, recorded in self.recorded.items():
+            distance = ((current[name] - recorded) ** 2).flatten(1).sum(1).tolist()  # (N,)
+            norm = (recorded**2).flatten(1).sum(1).tolist()
+            group = tensor_group(name, recorded.dim() - 1)
+            for task, d, r in zip(self.task_ids.tolist(), distance, norm, strict=True):
+                row = rows.setdefault((task, group), {"task": task, "group": group, "sq_distance": 0.0, "sq_norm": 0.0})
+                row["sq_distance"] += d  # type: ignore[operator]
+                row["sq_norm"] += r  # type: ignore[operator]
+        return list(rows.values())
+
     def num_floats(self) -> int:
         """Number of recorded floats."""
         return sum(v.numel() for v in self.recorded.values())
@@ -107,4 +145,4 @@ class OutputRegulariser:
         self.recorded = {k: v.to(device) if device is not None else v for k, v in state["recorded"].items()}
 
 
-__all__ = ["OutputRegulariser", "output_distance"]
+__all__ = ["OutputRegulariser", "output_distance", "tensor_group"]

@@ -8,7 +8,8 @@ Life cycle per experience ``e`` (task-incremental: the task id is known at train
     strategy.begin_experience(e)            # e.g. freeze the prefix, initialise a task embedding
     for each batch (x, y) of e.train:       # x: (B, 3, 32, 32), y: (B,) local labels 0..C-1
         logs = strategy.train_step(x, y, e.task_id)
-    strategy.end_experience(e)              # e.g. Fisher, recorded HN outputs, replay buffer
+    strategy.end_experience(e)              # e.g. Fisher, recorded HN outputs, replay buffer;
+                                            # may return rows of diagnostics
     logits = strategy.predict(x, task_id)   # (B, C), any time after
 """
 
@@ -63,8 +64,12 @@ class Strategy(abc.ABC):
             Scalars to log, at least ``{"loss": ...}``.
         """
 
-    def end_experience(self, experience: Any) -> None:  # noqa: B027 - optional hook
-        """Called once after the last training step of ``experience``."""
+    def end_experience(self, experience: Any) -> list[dict[str, Any]] | None:  # noqa: B027 - optional hook
+        """Called once after the last training step of ``experience``.
+
+        May return rows of per-experience diagnostics (plain scalars); the runner stores them with
+        the experience index in ``Results.diagnostics`` (``diagnostics.csv``).
+        """
 
     # ---- inference ------------------------------------------------------------------------------
     @abc.abstractmethod

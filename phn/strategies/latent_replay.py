@@ -2,9 +2,9 @@
 
 Experience 1 trains the whole slim ResNet-18. Then the prefix (stem + stages 1..k; nothing for k = 0)
 is frozen, its weights AND its BN running statistics: the prefix stays in eval mode (the authors'
-release lets frozen BN statistics drift, which is a bug). Before freezing, the running statistics are
-recomputed exactly on experience 1's training data, as :class:`~phn.strategies.partial_hn.PartialHN`
-does. A class-balanced buffer keeps latent
+release lets frozen BN statistics drift, which is a bug). Before freezing, the running statistics of
+the whole network are recomputed exactly on experience 1's training data, as
+:class:`~phn.strategies.partial_hn.PartialHN` does for its prefix. A class-balanced buffer keeps latent
 activations at depth k (balanced by global class, not by the per-task local label). From experience 2
 the loss is ``CE(current batch) + c * CE(replay batch)``, each replayed latent scored by its own task's
 head; ``c = 0`` disables replay (the paper uses c = 0 and c = 1).
@@ -147,9 +147,12 @@ class LatentReplay(Naive):
 
     def end_experience(self, experience: Any) -> None:
         if not self.frozen:
-            if self.model_cfg.prefix_norm == "running":  # exact statistics of experience 1, as PartialHN
+            if self.model_cfg.prefix_norm == "running":
+                # exact statistics of experience 1, as PartialHN, for the WHOLE network: the state after
+                # experience 1 is then the same at every freeze depth (with c = 0), so a depth sweep can
+                # train experience 1 once (``phn.train.run(start_from=...)``)
                 with autocast(self.device, self.amp):
-                    recalibrate_bn_(self.prefix, (x.to(self.device) for x, _ in self.loader(experience.train)))
+                    recalibrate_bn_(self.model, (x.to(self.device) for x, _ in self.loader(experience.train)))
             freeze_(self.prefix)
             self.frozen = True
         if self.replay_coef > 0:  # c = 0: nothing is ever replayed, so nothing is stored

@@ -113,8 +113,13 @@ class PartialHN(Strategy):
         if not self.frozen:
             self.prefix.train()
 
-    def end_experience(self, experience: Any) -> None:
-        """Freeze the prefix after the first experience; record H(e_j) for every task seen so far."""
+    def end_experience(self, experience: Any) -> list[dict[str, Any]]:
+        """Freeze the prefix after the first experience; record H(e_j) for every task seen so far.
+
+        Returns, for every task recorded before this experience, how far its generated weights moved
+        during it (:meth:`OutputRegulariser.drift`: one row per task and tensor group).
+        """
+        drift = self.regulariser.drift(self.hnet)
         task_id = _task_id(experience)
         if task_id not in self.seen_tasks:
             self.seen_tasks.append(task_id)
@@ -126,6 +131,7 @@ class PartialHN(Strategy):
                     recalibrate_bn_(self.prefix, batches)
             self.freeze_prefix()
         self.regulariser.record(self.hnet, self.seen_tasks)
+        return drift
 
     def freeze_prefix(self) -> None:
         """phi: requires_grad False, eval mode (BN running stats of experience 1), no more updates."""

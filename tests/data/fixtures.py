@@ -163,11 +163,23 @@ def write_tinyimagenet(root: Path, train_per_class: int = 2, val_per_class: int 
     return root
 
 
+def write_digits(root: Path, per_class: int = 8, seed: int = 30) -> Path:
+    """``root/digits/digits.csv.gz`` as scikit-learn ships it: rows of 64 pixel values in 0..16 and the
+    label. Row i has every pixel equal to i % 17, so images are recognisable after loading; 8 rows
+    per class give 6 train and 2 test images per class under the fixed split."""
+    labels = shuffled_labels(10, per_class, seed)
+    rows = [",".join([str(i % 17)] * 64 + [str(label)]) for i, label in enumerate(labels)]
+    path = root / "digits" / "digits.csv.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    return path
+
+
 def write_all(root: Path) -> Path:
     """Every dataset above under one data root (MNIST in torchvision's raw/ layout, plain files;
     FashionMNIST flat and gzipped in ``root/fashion-mnist``)."""
     write_mnist_like(root / "MNIST" / "raw", gz=False, seed=10)
     write_mnist_like(root / "fashion-mnist", gz=True, seed=20)
-    for writer in (write_cifar10, write_cifar100, write_svhn, write_gtsrb, write_tinyimagenet):
+    for writer in (write_cifar10, write_cifar100, write_svhn, write_gtsrb, write_tinyimagenet, write_digits):
         writer(root)
     return root

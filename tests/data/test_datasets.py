@@ -27,7 +27,7 @@ from phn.data import datasets as datasets_module
 
 EXPECTED_SIZES = {  # (train, test) of the generated fixtures
     "fashionmnist": (40, 20), "mnist": (40, 20), "cifar10": (40, 20), "svhn": (40, 20),
-    "cifar100": (400, 200), "gtsrb": (86, 43), "tinyimagenet": (400, 200),
+    "cifar100": (400, 200), "gtsrb": (86, 43), "tinyimagenet": (400, 200), "digits": (60, 20),
 }
 
 
@@ -161,7 +161,8 @@ def test_missing_dataset_lists_searched_paths_and_instructions(tmp_path, monkeyp
         assert str(folder) in message
     assert str(tmp_path / "env-root") in message and str(tmp_path / "repo-data") in message
     assert all(f in message for f in get_dataset_info(name).train_files)
-    assert "download=True" in message
+    # every remedy is named: a download where one exists, scikit-learn for its bundled digits
+    assert ("pip install scikit-learn" if name == "digits" else "download=True") in message
 
 
 def test_missing_messages_name_the_sources(tmp_path):
@@ -251,7 +252,7 @@ def test_undecodable_image_raises_on_access(tmp_path, data_root):
 
 
 # ----------------------------------------------------------------------------- checksums
-@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn"])
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "digits"])
 def test_checksums_checked_by_default_and_skippable(data_root, monkeypatch, name):
     with pytest.raises(ChecksumError, match="md5.*verify_checksums=False"):
         load_dataset(name, False, data_root)
@@ -293,3 +294,49 @@ def test_gzip_is_never_written_next_to_the_data(tmp_path):
         os.chmod(folder, 0o755)
     assert sorted(os.listdir(folder)) == before and all(n.endswith(".gz") for n in before)
     assert gzip.decompress((folder / before[0]).read_bytes())[:2] == b"\x00\x00"
+
+
+# ----------------------------------------------------------------------------- digits
+def test_digits_split_is_fixed_stratified_and_disjoint(data_root):
+    from phn.data.readers import digits_split
+
+    labels = np.repeat(np.arange(3), 8)[np.random.default_rng(0).permutation(24)]
+    train, test = digits_split(labels, True), digits_split(labels, False)
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(24))
+    assert np.bincount(labels[test]).tolist() == [2, 2, 2]  # every fourth image of each class
+    for label in range(3):
+        in_class = np.flatnonzero(labels == label)
+        assert test[labels[test] == label].tolist() == in_class[[3, 7]].tolist()
+    ds = load_dataset("digits", False, data_root, verify_checksums=False)
+    x, _ = load_dataset("digits", False, data_root, transform="unnormalized", verify_checksums=False)[0]
+    assert x.shape == (3, 32, 32) and torch.allclose(x, torch.full_like(x, x[0, 0, 0]))  # a constant image
+    assert len(ds) == 20
+
+
+def test_truncated_digits_file_names_it(tmp_path):
+    from phn_tests_data_fixtures import write_digits
+
+    path = write_digits(tmp_path)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(CorruptDatasetError, match="digits.csv.gz"):
+        load_dataset("digits", True, tmp_path, verify_checksums=False)
+
+
+@pytest.mark.real_data
+def test_real_digits_from_scikit_learn(monkeypatch):
+    """scikit-learn's own copy: 1,797 images, split 1,352 / 445, md5 verified, statistics as registered."""
+    pytest.importorskip("sklearn")
+    from torchvision.transforms.v2 import functional as F
+
+    train = load_dataset("digits", True, transform="unnormalized")
+    test = load_dataset("digits", False)
+    assert (len(train), len(test)) == (1352, 445) and "sklearn" in str(train.root)
+    from sklearn.datasets import load_digits
+
+    reference = load_digits()
+    assert torch.equal(torch.sort(torch.cat([train.targets, test.targets])).values,
+                       torch.sort(torch.as_tensor(reference.target)).values)
+    images = torch.stack([train[i][0] for i in range(len(train))])
+    info = get_dataset_info("digits")
+    assert abs(images.mean().item() - info.mean[0]) < 1e-3 and abs(images.std().item() - info.std[0]) < 1e-3
+    assert F.resize(train.images[:1], [32, 32]).shape == (1, 1, 32, 32)

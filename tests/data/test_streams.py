@@ -170,3 +170,36 @@ def test_numpy_class_order_is_accepted(data_root):
 
     stream = split_dataset("cifar10", 2, 2, class_order=np.array([4, 2, 0, 1]), root=data_root, **NO_MD5)
     assert [e.classes for e in stream] == [(4, 2), (0, 1)] and type(stream[0].classes[0]) is int
+
+
+def test_cross_stream_of_one_dataset_takes_disjoint_classes(data_root):
+    stream = cross_dataset_stream("cifar10", "cifar10", 5, seed=3, root=data_root, **NO_MD5)
+    first, second = (set(e.classes) for e in stream)
+    assert len(first) == len(second) == 5 and not first & second
+    with pytest.raises(ValueError, match="disjoint"):
+        cross_dataset_stream("cifar10", "cifar10", 6, root=data_root, **NO_MD5)
+
+
+def test_cross_stream_accepts_digits(data_root):
+    stream = cross_dataset_stream("digits", "mnist", 5, seed=0, root=data_root, **NO_MD5)
+    assert [e.dataset for e in stream] == ["digits", "mnist"]
+    assert stream[0].train[0][0].shape == (3, 32, 32)
+
+
+def test_normal_twin_of_the_noisy_stream(data_root):
+    from phn.data import make_stream, sample_images
+
+    noisy = make_stream("noisy-cifar100", seed=2, root=data_root, augment=False, **NO_MD5)
+    normal = make_stream("noisy-cifar100", seed=2, root=data_root, augment=False, corrupt=False, **NO_MD5)
+    assert [e.classes for e in noisy] == [e.classes for e in normal]
+    assert [e.noise for e in noisy] == ["clean", "solarize", "blur", "autocontrast-gray-blur"]
+    assert [e.noise for e in normal] == [None] * 4
+    assert torch.equal(noisy[0].test[0][0], normal[0].test[0][0])  # experience 1 is the same
+    assert not torch.equal(noisy[1].test[0][0], normal[1].test[0][0])
+    images, labels = sample_images(noisy[1], 3)
+    assert images.shape == (3, 3, 32, 32) and 0 <= images.min() and images.max() <= 1 and labels.tolist() == [
+        int(v) for v in noisy[1].test.targets[:3]]
+    clean, _ = sample_images(normal[1], 3)
+    assert torch.equal(images, torch.where(clean >= 0.5, 1 - clean, clean))  # solarized
+    with pytest.raises(ValueError, match="noisy streams only"):
+        make_stream("split-cifar10", corrupt=False, root=data_root, **NO_MD5)

@@ -10,7 +10,7 @@ from phn.hyper.hypernet import HyperNetwork
 from phn.models.target import GeneratedResNet
 
 
-def hnet_for(k: int, num_classes: int = 10, num_tasks: int = 20, **cfg: int) -> HyperNetwork:
+def hnet_for(k: int, num_classes: int = 10, num_tasks: int = 20, **cfg: int | str) -> HyperNetwork:
     return HyperNetwork.for_target(GeneratedResNet(k, num_classes), num_tasks, HyperConfig(**cfg))
 
 
@@ -63,11 +63,42 @@ def test_init_task_copies_previous_embedding() -> None:
     torch.testing.assert_close(hnet.task_weights(1)["classifier.weight"], hnet.task_weights(0)["classifier.weight"])
 
 
-def test_generated_conv_weights_have_kaiming_scale() -> None:
-    weights = hnet_for(0).task_weights(3)
+def test_kaiming_init_generates_kaiming_scale_conv_weights() -> None:
+    weights = hnet_for(0, init="kaiming").task_weights(3)
     for name, w in weights.items():
         if w.dim() == 4:
             assert 0.8 < w.std().item() / (2 / w[0].numel()) ** 0.5 < 1.25, name
+
+
+def test_default_init_generates_the_authors_scale() -> None:
+    """PyTorch's defaults everywhere (the authors' release): every generated conv filter has std
+    about sqrt((d + 1) / (3 (h + d))) = 0.41 whatever its fan-in; the classifier weight about
+    sqrt(1 / (3 h)) = 0.10 plus the trunk's part (the issue measured 0.41, 0.42 and 0.13)."""
+    torch.manual_seed(0)
+    hnet = hnet_for(0)
+    assert HyperConfig().init == "pytorch"
+    weights = hnet.task_weights(0)
+    for name, w in weights.items():
+        if w.dim() == 4 and w[0].numel() >= 9 * 20:  # the stem's 27-value filters are too few to test
+            assert 0.9 < w.std().item() / (33 / 192) ** 0.5 < 1.1, name
+    assert 0.09 < weights["classifier.weight"].std().item() < 0.16
+    bias = hnet.heads["classifier-bias"].table
+    assert torch.equal(bias, torch.zeros_like(bias))  # per-task tables: 0 / 1 as in the authors' LinHead
+    gamma = hnet.heads["stage4-0-bn1-weight"].table
+    assert torch.equal(gamma, torch.ones_like(gamma))
+
+
+def test_inits_differ_only_in_heads() -> None:
+    """The embedding and trunk are PyTorch's defaults under both inits (same seed, same values)."""
+    torch.manual_seed(1)
+    a = hnet_for(2, init="pytorch")
+    torch.manual_seed(1)
+    b = hnet_for(2, init="kaiming")
+    assert torch.equal(a.embedding.weight, b.embedding.weight)
+    for p, q in zip(a.trunk.parameters(), b.trunk.parameters(), strict=True):
+        assert torch.equal(p, q)
+    ratio = a.task_weights(0)["stage4.0.conv1.weight"].std() / b.task_weights(0)["stage4.0.conv1.weight"].std()
+    assert ratio > 5  # the issue measured 0.42 vs 0.038
 
 
 def test_trunk_ends_with_relu() -> None:

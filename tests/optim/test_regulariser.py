@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from phn.optim.regulariser import OutputRegulariser
@@ -75,3 +76,23 @@ def test_sampling_excludes_current_task_and_is_reproducible(tiny) -> None:
     assert OutputRegulariser(reg_tasks=0).sample(0) is None  # nothing recorded
     reg.reg_tasks = 0
     assert reg.sample(current_task=5).tolist() == [0, 1, 2, 3, 4, 6, 7]
+
+
+def test_drift_per_task_and_group(tiny) -> None:
+    """drift(): per recorded task and tensor group, ||H(e_j) - H*(e_j)||^2 and ||H*(e_j)||^2; the
+    groups' distances add up to Eq. 7's term for the task."""
+    hnet, reg = tiny.hnet(), OutputRegulariser(reg_tasks=0)
+    assert reg.drift(hnet) == []
+    reg.record(hnet, [0, 2])
+    assert all(row["sq_distance"] == 0 for row in reg.drift(hnet))
+    perturb(hnet)
+    rows = reg.drift(hnet)
+    assert {(r["task"], r["group"]) for r in rows} == {(t, g) for t in (0, 2) for g in ("conv conv", "bn norm", "classifier")}
+    for task, row_index in ((0, 0), (2, 1)):
+        now, before = hnet.task_weights(task), {k: v[row_index] for k, v in reg.recorded.items()}
+        conv = next(r for r in rows if r["task"] == task and r["group"] == "conv conv")
+        assert conv["sq_distance"] == pytest.approx(((now["conv.weight"] - before["conv.weight"]) ** 2).sum().item())
+        assert conv["sq_norm"] == pytest.approx((before["conv.weight"] ** 2).sum().item())
+        total = sum(r["sq_distance"] for r in rows if r["task"] == task)
+        single = reg.penalty(hnet, torch.tensor([row_index])).item()
+        assert total == pytest.approx(single)

@@ -104,6 +104,26 @@ def test_regulariser_keeps_old_task_weights() -> None:
     assert moved[0.5] < 0.3 * moved[0.0]  # measured 0.06 (HN-3, 16x16, 10 steps)
 
 
+def test_end_experience_reports_old_tasks_drift() -> None:
+    """Rows for every task recorded before the experience: how far its generated weights moved."""
+    s = make(2)
+    x, y = task_data(0)
+    s.begin_experience(0)
+    s.train_step(x, y, 0)
+    assert s.end_experience(0) == []  # nothing recorded before experience 1
+    recorded = {n: v[0].clone() for n, v in s.regulariser.recorded.items()}
+    s.begin_experience(1)
+    for _ in range(3):
+        s.train_step(*task_data(1), 1)
+    with torch.no_grad():
+        now = s.hnet.task_weights(0)
+    rows = s.end_experience(1)
+    assert {r["task"] for r in rows} == {0}
+    assert {r["group"] for r in rows} == {"stage3 conv", "stage3 norm", "stage4 conv", "stage4 norm", "classifier"}
+    total = sum(((now[n] - recorded[n]) ** 2).sum().item() for n in now)
+    assert sum(r["sq_distance"] for r in rows) == pytest.approx(total, rel=1e-5) and total > 0
+
+
 def test_every_hypernetwork_parameter_gets_a_gradient() -> None:
     s = make(0, num_tasks=4)  # HN-F: every head kind
     run_experience(s, 0, 1)

@@ -1,0 +1,216 @@
+"""Fidelity check: phn against the authors' release on one fixed stream, in two modes.
+
+The stream is Split-FashionMNIST, 5 experiences of 2 classes in the order 0..9, the first 1000
+training (and test) images per class, 3 epochs per experience, batch 64: small enough for a CPU,
+and the stream on which the authors' own code was run (:mod:`phn.reference`).
+
+Modes (:data:`MODES`):
+
+- ``"phn"``: phn's defaults. The frozen prefix normalises with running statistics of experience 1,
+  so a prediction never depends on its test batch; evaluated with shuffled (``interleaved``) and
+  class-``sorted`` test batches to show that.
+- ``"authors"``: the authors' batch-statistics BN in every non-generated layer. One trained model is
+  evaluated under three test orders: ``index`` (their interleaved evaluation), ``interleaved`` (a
+  seeded shuffle) and ``sorted`` (their pipeline, Avalanche's class-sorted test sets).
+
+:func:`run_fidelity` trains each (strategy, init, mode, seed) once (results cached in run
+directories, so an interrupted check resumes where it stopped), :func:`fidelity_table` aggregates
+the seeds beside the authors' numbers, and :func:`drift_table` relates how far each old task's
+generated weights moved during an experience to how much accuracy it lost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from phn.config import RunConfig, from_dict
+from phn.reference import authors_release_fashionmnist
+from phn.results import Results
+from phn.train import run_config, run_dir_for
+
+FIXED_STREAM: dict[str, Any] = {"name": "split-fashionmnist", "class_order": list(range(10)), "max_per_class": 1000}
+EPOCHS = 3
+
+STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {
+    "HN-4": {"strategy": {"name": "hn"}, "model": {"freeze_depth": 4}},
+    "HN-2": {"strategy": {"name": "hn"}, "model": {"freeze_depth": 2}},
+    "HN-F": {"strategy": {"name": "hn"}, "model": {"freeze_depth": 0}},
+    "Naive": {"strategy": {"name": "naive"}, "model": {"freeze_depth": 4}},
+}
+MODES: dict[str, dict[str, dict[str, Any]]] = {
+    "phn": {"model": {"prefix_norm": "running"},
+            "train": {"eval_order": "interleaved", "extra_eval_orders": ["sorted"]}},
+    "authors": {"model": {"prefix_norm": "batch"},
+                "train": {"eval_order": "index", "extra_eval_orders": ["interleaved", "sorted"]}},
+}
+
+
+@dataclass(frozen=True)
+class FidelityRun:
+    """One training run of the check: its labels and its configuration."""
+
+    strategy: str
+    init: str
+    mode: str
+    seed: int
+    config: RunConfig
+
+
+def fidelity_config(strategy: str, mode: str, seed: int, init: str = "pytorch", epochs: int = EPOCHS,
+                    max_per_class: int = FIXED_STREAM["max_per_class"]) -> RunConfig:
+    """The configuration of one run on the fixed stream.
+
+    Args:
+        strategy: a key of :data:`STRATEGIES` (``"HN-4"``, ``"HN-2"``, ``"HN-F"``, ``"Naive"``).
+        mode: a key of :data:`MODES` (``"phn"`` or ``"authors"``).
+        seed: model seed (the class order is fixed).
+        init: hypernetwork head initialisation (``"pytorch"`` or ``"kaiming"``).
+        epochs, max_per_class: the stream's size (defaults: the authors' check).
+    """
+    if strategy not in STRATEGIES or mode not in MODES:
+        raise ValueError(f"unknown strategy {strategy!r} or mode {mode!r}; "
+                         f"strategies: {list(STRATEGIES)}, modes: {list(MODES)}")
+    sections: dict[str, dict[str, Any]] = {
+        "stream": {**FIXED_STREAM, "max_per_class": max_per_class, "seed": seed},
+        "hyper": {"init": init}, "train": {"epochs": epochs, "seed": seed},
+    }
+    for overrides in (STRATEGIES[strategy], MODES[mode]):
+        for section, fields in overrides.items():
+            sections[section] = {**sections.get(section, {}), **fields}
+    return from_dict(RunConfig, sections)
+
+
+def fidelity_plan(strategies: Sequence[str], seeds: Sequence[int], modes: Sequence[str] = tuple(MODES),
+                  inits: Sequence[str] = ("pytorch",), single_seed: Iterable[str] = ("HN-F",),
+                  **sizes: int) -> list[FidelityRun]:
+    """Every run of the check: strategies x inits x modes x seeds, in that nesting (seeds innermost).
+
+    Strategies in ``single_seed`` run with the first seed only (HN-F is the slowest), and the init
+    only varies for hypernetworks (Naive runs once per mode and seed). ``sizes``: ``epochs``,
+    ``max_per_class`` for :func:`fidelity_config`.
+    """
+    single = set(single_seed)
+    plan = []
+    for strategy in strategies:
+        for init in inits if strategy.startswith("HN") else inits[:1]:
+            for mode in modes:
+                for seed in seeds[:1] if strategy in single else seeds:
+                    plan.append(FidelityRun(strategy, init, mode, seed,
+                                            fidelity_config(strategy, mode, seed, init, **sizes)))
+    return plan
+
+
+def run_fidelity(plan: Sequence[FidelityRun], root: str | os.PathLike | None = None,
+                 progress: bool | None = None) -> tuple[pd.DataFrame, dict[FidelityRun, Results]]:
+    """Train every run of ``plan`` (or load it from its run directory under ``root``).
+
+    Returns:
+        ``runs``: one row per (run, evaluation order): strategy, init, mode, seed, order, aca,
+        learning_accuracy, forgetting (percent), train_time_s, run_dir; and the full results by run.
+    """
+    rows, results = [], {}
+    bar = tqdm(plan, desc="fidelity runs", disable=progress is False, dynamic_ncols=True)
+    for item in bar:
+        bar.set_postfix_str(f"{item.strategy} {item.init} {item.mode} seed {item.seed}")
+        run_dir = run_dir_for(item.config, root)
+        res = run_config(item.config, out_dir=run_dir, progress=progress)
+        results[item] = res
+        for summary in res.summary_by_order().to_dict("records"):
+            rows.append({"strategy": item.strategy, "init": item.init, "mode": item.mode, "seed": item.seed,
+                         **summary, "train_time_s": float(np.sum(res.train_time)), "run_dir": str(run_dir)})
+    return pd.DataFrame(rows), results
+
+
+def _mean_std(values: pd.Series) -> str:
+    values = values.dropna()
+    if len(values) == 1:
+        return f"{values.iloc[0]:.1f}"
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+
+def fidelity_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Seeds aggregated beside the authors' numbers.
+
+    One row per (strategy, init, mode, order): ``seeds``, ACA / learning accuracy / forgetting as
+    "mean ± std" over seeds (sample std), ``aca_seeds`` (each seed's ACA), ``max_forgetting`` (the
+    worst seed), and the authors' code on the same stream (:mod:`phn.reference`): for the authors'
+    mode under the same test order, for phn's mode (whose predictions do not depend on the order)
+    under their interleaved ``index`` order. ``aca_gap`` = our mean ACA minus theirs.
+    """
+    reference = authors_release_fashionmnist()
+    rows = []
+    for (strategy, init, mode, order), group in runs.groupby(["strategy", "init", "mode", "order"], sort=False):
+        group = group.sort_values("seed")
+        reference_order = order if mode == "authors" else "index"
+        ref = reference[(reference.strategy == strategy) & (reference.order == reference_order)]
+        authors = float(ref.authors_aca.iloc[0]) if len(ref) else np.nan
+        rows.append({
+            "strategy": strategy, "init": init, "mode": mode, "order": order, "seeds": len(group),
+            "aca": _mean_std(group.aca), "learning_accuracy": _mean_std(group.learning_accuracy),
+            "forgetting": _mean_std(group.forgetting),
+            "aca_seeds": " / ".join(f"{v:.1f}" for v in group.aca),
+            "max_forgetting": round(float(group.forgetting.max()), 1),
+            "authors_order": reference_order if len(ref) else "",
+            "authors_aca": authors,
+            "authors_aca_seeds": ref.authors_aca_seeds.iloc[0] if len(ref) else "",
+            "aca_gap": round(float(group.aca.mean()) - authors, 1),
+        })
+    return pd.DataFrame(rows)
+
+
+def drift_rows(results: Results) -> pd.DataFrame:
+    """Old tasks' drift during each experience beside the accuracy they lost in it.
+
+    One row per (experience i >= 1, earlier task j): ``R`` = ||H(e_j) - H*(e_j)||^2 summed over all
+    generated tensors (Eq. 7's term for task j at the end of experience i), ``relative_drift`` =
+    sqrt(R / ||H*(e_j)||^2), the relative drift of each tensor group (columns ``drift <group>``),
+    and ``accuracy_drop`` = acc[i-1, j] - acc[i, j] in points (the run's primary order).
+    """
+    diag = results.diagnostics
+    if diag.empty:
+        return pd.DataFrame()
+    per_group = diag.assign(drift=np.sqrt(diag.sq_distance / diag.sq_norm)).pivot_table(
+        index=["experience", "task"], columns="group", values="drift", sort=False)
+    per_group.columns = [f"drift {g}" for g in per_group.columns]
+    totals = diag.groupby(["experience", "task"], sort=False)[["sq_distance", "sq_norm"]].sum()
+    table = pd.DataFrame({"R": totals.sq_distance, "relative_drift": np.sqrt(totals.sq_distance / totals.sq_norm)})
+    table = table.join(per_group).reset_index()
+    acc = results.acc
+    table["accuracy_drop"] = [100 * (acc[i - 1, j] - acc[i, j]) for i, j in zip(table.experience, table.task, strict=True)]
+    return table
+
+
+def drift_table(results: dict[FidelityRun, Results]) -> pd.DataFrame:
+    """:func:`drift_rows` of every hypernetwork run, averaged per (strategy, init, mode) over all
+    (seed, experience, earlier task) triples; ``pairs`` counts them. ``max_accuracy_drop`` is the
+    worst single drop, ``corr_drift_drop`` the correlation of relative drift and accuracy drop."""
+    frames = [drift_rows(res).assign(strategy=run.strategy, init=run.init, mode=run.mode, seed=run.seed)
+              for run, res in results.items()]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    drift_columns = [c for c in rows.columns if c.startswith("drift ")]
+    out = []
+    for (strategy, init, mode), group in rows.groupby(["strategy", "init", "mode"], sort=False):
+        out.append({
+            "strategy": strategy, "init": init, "mode": mode, "pairs": len(group),
+            "R": group.R.mean(), "relative_drift": group.relative_drift.mean(),
+            **{c: group[c].mean() for c in drift_columns if group[c].notna().any()},
+            "accuracy_drop": group.accuracy_drop.mean(), "max_accuracy_drop": group.accuracy_drop.max(),
+            "corr_drift_drop": group.relative_drift.corr(group.accuracy_drop),
+        })
+    return pd.DataFrame(out)
+
+
+__all__ = [
+    "EPOCHS", "FIXED_STREAM", "MODES", "STRATEGIES", "FidelityRun", "drift_rows", "drift_table",
+    "fidelity_config", "fidelity_plan", "fidelity_table", "run_fidelity",
+]

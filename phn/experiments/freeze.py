@@ -1,0 +1,202 @@
+"""Section 4.1 (Figure 4): how many stages can be frozen, depending on how the two experiences differ.
+
+Two-experience streams ``cross:<first>-><second>`` (5 random classes of each dataset; ``a->a`` takes two
+disjoint blocks of classes of one dataset, the "similar distribution" case). For every freeze depth
+k = 0..4 we train experience 1, freeze the stem and stages 1..k, learn experience 2 above the prefix
+and report the test accuracy on experience 2 right after training it:
+
+- ``lr``: the plain network fine-tuned above the frozen prefix (latent replay LR-k with c = 0, i.e.
+  the paper's "ResNet-k"). Its experience 1 does not depend on k, so it is trained once per
+  (pair, seed) and every other depth starts from that checkpoint (:func:`phn.train.run`'s
+  ``start_from``; identical results, tested).
+- ``hn``: the partial hypernetwork HN-k (HN-0 = HN-F), whose experience 1 depends on k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
+from phn.data import DATASETS
+from phn.results import Results
+from phn.train import kept_checkpoint, run_config, run_dir_for
+
+STRATEGY_LABELS = {"lr": "fine-tuned (LR-k, c = 0)", "hn": "partial HN (HN-k)"}
+
+
+@dataclass(frozen=True)
+class FreezeConfig:
+    """The freeze-depth experiment (Section 4.1). Every field is a notebook parameter.
+
+    Attributes:
+        pairs: streams as ``"<first>-><second>"`` dataset names (registered datasets).
+        depths: freeze depths k (0..4).
+        strategies: ``"lr"`` (fine-tuned above the prefix, c = 0) and/or ``"hn"``.
+        seeds: one run per seed (model init and the classes drawn for each experience).
+        classes_per_experience: random classes per experience (paper: 5).
+        max_per_class: first N training and test images per class (None: all).
+        epochs: epochs per experience.
+        batch_size: training batch size.
+    """
+
+    pairs: tuple[str, ...] = ("fashionmnist->fashionmnist", "digits->fashionmnist", "fashionmnist->digits")
+    depths: tuple[int, ...] = (0, 1, 2, 3, 4)
+    strategies: tuple[str, ...] = ("lr", "hn")
+    seeds: tuple[int, ...] = (0, 1)
+    classes_per_experience: int = 5
+    max_per_class: int | None = 100
+    epochs: int = 2
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for pair in self.pairs:
+            first, _, second = pair.partition("->")
+            if first not in DATASETS or second not in DATASETS:
+                raise ConfigError(f"FreezeConfig.pairs: {pair!r} is not '<dataset>-><dataset>' with datasets "
+                                  f"in {sorted(DATASETS)}")
+        if not self.pairs or not self.depths or not self.seeds or not self.strategies:
+            raise ConfigError("FreezeConfig: pairs, depths, strategies and seeds must not be empty")
+        if any(not 0 <= k <= 4 for k in self.depths):
+            raise ConfigError(f"FreezeConfig.depths must lie in 0..4, got {list(self.depths)}")
+        if any(s not in STRATEGY_LABELS for s in self.strategies):
+            raise ConfigError(f"FreezeConfig.strategies must be among {list(STRATEGY_LABELS)}, got {list(self.strategies)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.classes_per_experience < 1:
+            raise ConfigError("FreezeConfig: epochs, batch_size and classes_per_experience must be positive")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise ConfigError(f"FreezeConfig.max_per_class must be positive or None, got {self.max_per_class}")
+
+    def smoke_sized(self) -> FreezeConfig:
+        """Under the test suite (``PHN_SMOKE=1``): the first pair, depths 0 and 4, one seed, 20 images per
+        class, 1 epoch; otherwise unchanged."""
+        if not smoke_enabled():
+            return self
+        return dataclasses.replace(self, pairs=self.pairs[:1], depths=tuple(sorted({min(self.depths), max(self.depths)})),
+                                   seeds=self.seeds[:1], max_per_class=min(self.max_per_class or 20, 20), epochs=1)
+
+    def run_config(self, pair: str, strategy: str, depth: int, seed: int) -> RunConfig:
+        """The configuration of one run of the grid."""
+        strategy_cfg: dict[str, Any] = {"name": strategy}
+        if strategy == "lr":
+            strategy_cfg.update(replay_coef=0.0, buffer_size=0)
+        return from_dict(RunConfig, {
+            "stream": {"name": f"cross:{pair}", "seed": seed, "classes_per_experience": self.classes_per_experience,
+                       "max_per_class": self.max_per_class},
+            "strategy": strategy_cfg, "model": {"freeze_depth": depth},
+            "train": {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed},
+        })
+
+
+def run_freeze(cfg: FreezeConfig, root: str | os.PathLike | None = None,
+               progress: bool | None = None) -> tuple[pd.DataFrame, dict[tuple[str, str, int, int], Results]]:
+    """Train the grid (cached run directories under ``root``, default ``runs/``).
+
+    Returns:
+        ``runs``: one row per (pair, strategy, depth, seed) with ``acc_second`` (accuracy on experience 2
+        after training it, percent), ``acc_first`` (experience 1 after training it), ``acc_first_end``
+        (experience 1 at the end), ``train_time_s``; and the results by (pair, strategy, depth, seed).
+    """
+    grid = [(pair, strategy, seed) for pair in cfg.pairs for strategy in cfg.strategies for seed in cfg.seeds]
+    rows, results = [], {}
+    bar = tqdm(total=len(grid) * len(cfg.depths), desc="freeze runs", disable=progress is False, dynamic_ncols=True)
+    for pair, strategy, seed in grid:
+        source: Path | None = None  # LR: experience 1 trained once, at the first depth
+        for depth in cfg.depths:
+            run_cfg = cfg.run_config(pair, strategy, depth, seed)
+            out = run_dir_for(run_cfg, root)
+            bar.set_postfix_str(f"{pair} {run_cfg.label} seed {seed}")
+            if strategy == "lr" and source is not None:
+                res = run_config(run_cfg, out_dir=out, progress=progress, start_from=source)
+            else:
+                res = run_config(run_cfg, out_dir=out, progress=progress,
+                                 keep_checkpoints=(0,) if strategy == "lr" else ())
+                kept = out / kept_checkpoint(0)
+                source = kept if strategy == "lr" and kept.exists() else None
+            results[pair, strategy, depth, seed] = res
+            rows.append({"pair": pair, "strategy": strategy, "depth": depth, "seed": seed,
+                         "acc_second": 100 * res.acc[1, 1], "acc_first": 100 * res.acc[0, 0],
+                         "acc_first_end": 100 * res.acc[1, 0], "train_time_s": float(res.train_time.sum())})
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows), results
+
+
+def freeze_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std over seeds of the accuracy on experience 2, per (pair, strategy, depth)."""
+    grouped = runs.groupby(["pair", "strategy", "depth"], sort=False).acc_second
+    out = grouped.agg(mean="mean", std="std", seeds="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def freeze_claims(summary: pd.DataFrame) -> pd.DataFrame:
+    """The numbers behind Section 4.1's claims, per (pair, strategy): accuracy on experience 2 at the
+    shallowest and the deepest freeze depth of the grid and the drop between them (``accuracy_drop``,
+    points)."""
+    rows = []
+    for (pair, strategy), group in summary.groupby(["pair", "strategy"], sort=False):
+        group = group.sort_values("depth")
+        first, last = group.iloc[0], group.iloc[-1]
+        a, _, b = pair.partition("->")
+        rows.append({"pair": pair, "similar": a == b, "strategy": strategy, "k_low": int(first.depth),
+                     "k_high": int(last.depth), "acc_low": first["mean"], "acc_high": last["mean"],
+                     "accuracy_drop": first["mean"] - last["mean"]})
+    return pd.DataFrame(rows)
+
+
+def freeze_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The figure's numbers as a table: one row per (stream, strategy), one column per depth k with
+    "mean ± std" (percent)."""
+    text = summary.assign(cell=[f"{m:.1f} ± {s:.1f}" for m, s in zip(summary["mean"], summary["std"], strict=True)])
+    table = text.pivot(index=["pair", "strategy"], columns="depth", values="cell")
+    table.columns = [f"k = {k}" for k in table.columns]
+    return table.reset_index()
+
+
+def freeze_conclusion(claims: pd.DataFrame) -> str:
+    """Section 4.1's two claims, decided from :func:`freeze_claims` (Markdown):
+
+    1. freezing costs less accuracy on experience 2 when both experiences come from one dataset
+       (similar) than when they come from different datasets;
+    2. between the two directions of a pair of datasets, freezing hurts less when the second task is
+       the simpler one, taken here as the one that reaches the higher accuracy with nothing frozen
+       (the lowest depth of the grid).
+    """
+    lines = []
+    for strategy, group in claims.groupby("strategy", sort=False):
+        label = STRATEGY_LABELS.get(strategy, strategy)
+        similar, different = group[group.similar], group[~group.similar]
+        k_low, k_high = int(group.k_low.iloc[0]), int(group.k_high.iloc[0])
+        if similar.empty or different.empty:
+            lines.append(f"- {label}: the grid needs a similar and a different pair to test claim 1.")
+            continue
+        s_drop, d_drop = similar.accuracy_drop.mean(), different.accuracy_drop.mean()
+        verdict = "holds" if s_drop < d_drop else "does not hold"
+        pairs = ", ".join(f"{p} {d:.1f}" for p, d in zip(different.pair, different.accuracy_drop, strict=True))
+        lines.append(f"- **{label}**: freezing k = {k_high} instead of k = {k_low} costs {s_drop:.1f} points on "
+                     f"the similar pair and {d_drop:.1f} on average on the different pairs ({pairs}): "
+                     f"claim 1 {verdict} here.")
+        by_pair = {p: row for p, row in zip(different.pair, different.itertuples(), strict=True)}
+        for pair, row in by_pair.items():
+            first, _, second = pair.partition("->")
+            reverse = by_pair.get(f"{second}->{first}")
+            if reverse is None or first > second:
+                continue
+            simpler, harder = (row, reverse) if row.acc_low >= reverse.acc_low else (reverse, row)
+            verdict = "holds" if simpler.accuracy_drop < harder.accuracy_drop else "does not hold"
+            lines.append(f"  Second task simpler ({simpler.pair}, {simpler.acc_low:.1f} % at k = {k_low}): drop "
+                         f"{simpler.accuracy_drop:.1f} vs {harder.accuracy_drop:.1f} for {harder.pair}: "
+                         f"claim 2 {verdict} here.")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "STRATEGY_LABELS", "FreezeConfig", "freeze_claims", "freeze_conclusion", "freeze_summary", "freeze_table",
+    "run_freeze",
+]

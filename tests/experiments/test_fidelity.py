@@ -1,0 +1,82 @@
+"""Fidelity to the authors' release: configurations of the two modes, the tables, and the regression
+test that guards the method's central claim (HN-k hardly forgets) across seeds on real data."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phn.experiments.fidelity import (
+    drift_rows, fidelity_config, fidelity_plan, fidelity_table, run_fidelity,
+)
+from phn.reference import authors_release_fashionmnist
+from phn.results import Results
+
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def test_modes_differ_only_in_normalisation_and_test_orders():
+    phn, authors = fidelity_config("HN-4", "phn", 1), fidelity_config("HN-4", "authors", 1)
+    assert (phn.model.prefix_norm, authors.model.prefix_norm) == ("running", "batch")
+    assert authors.train.eval_order == "index" and set(authors.train.extra_eval_orders) == {"interleaved", "sorted"}
+    assert phn.stream.class_order == tuple(range(10)) and phn.stream.max_per_class == 1000
+    assert (phn.train.epochs, phn.train.seed, phn.hyper.init, phn.label) == (3, 1, "pytorch", "HN-4")
+    assert fidelity_config("HN-F", "phn", 0).label == "HN-F" and fidelity_config("Naive", "phn", 0).label == "Naive"
+    with pytest.raises(ValueError, match="unknown strategy"):
+        fidelity_config("HN-5", "phn", 0)
+
+
+def test_plan_runs_single_seed_strategies_once_and_naive_with_one_init():
+    plan = fidelity_plan(["HN-4", "HN-F", "Naive"], [0, 1, 2], ["phn"], ["pytorch", "kaiming"])
+    counts = pd.Series([run.strategy for run in plan]).value_counts().to_dict()
+    assert counts == {"HN-4": 6, "HN-F": 2, "Naive": 3}
+    assert {run.config.hyper.init for run in plan if run.strategy == "HN-4"} == {"pytorch", "kaiming"}
+
+
+def test_table_aggregates_seeds_beside_the_authors_numbers():
+    runs = pd.DataFrame([
+        {"strategy": "HN-4", "init": "pytorch", "mode": mode, "seed": seed, "order": order,
+         "aca": aca, "learning_accuracy": aca + 1, "forgetting": f}
+        for mode, order in (("phn", "interleaved"), ("authors", "sorted"))
+        for seed, aca, f in ((0, 90.0, 1.0), (1, 92.0, 3.0))
+    ])
+    table = fidelity_table(runs).set_index(["mode", "order"])
+    phn = table.loc[("phn", "interleaved")]
+    assert phn.aca == "91.0 ± 1.4" and phn.max_forgetting == 3.0 and phn.seeds == 2
+    assert phn.authors_order == "index" and phn.authors_aca == 90.0 and phn.aca_gap == 1.0
+    assert table.loc[("authors", "sorted")].authors_aca == 60.5  # their pipeline's class-sorted test sets
+    reference = authors_release_fashionmnist().set_index(["strategy", "order"])
+    assert reference.loc[("HN-4", "index")].authors_aca_seeds == "88.6 / 92.5 / 89.0"
+
+
+def test_drift_rows_pair_drift_with_accuracy_lost():
+    acc = np.array([[0.9, np.nan, np.nan], [0.8, 0.7, np.nan], [0.8, 0.6, 0.5]])
+    diagnostics = pd.DataFrame([
+        {"experience": 1, "task": 0, "group": "classifier", "sq_distance": 1.0, "sq_norm": 4.0},
+        {"experience": 1, "task": 0, "group": "stage4 conv", "sq_distance": 0.0, "sq_norm": 12.0},
+        {"experience": 2, "task": 0, "group": "classifier", "sq_distance": 0.0, "sq_norm": 4.0},
+        {"experience": 2, "task": 1, "group": "classifier", "sq_distance": 4.0, "sq_norm": 4.0},
+    ])
+    rows = drift_rows(Results(acc, np.zeros(3), np.zeros(3), np.zeros(3), diagnostics=diagnostics))
+    first = rows.iloc[0]
+    assert (first.R, first.relative_drift, first["drift classifier"]) == (1.0, 0.25, 0.5)
+    assert first.accuracy_drop == pytest.approx(10.0)
+    assert rows.accuracy_drop.tolist() == pytest.approx([10.0, 0.0, 10.0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="needs apt-get install dataset-fashion-mnist")
+def test_hn4_hardly_forgets_on_three_seeds(tmp_path):
+    """The regression test the initialisation bug lacked: HN-4 on the fixed Split-FashionMNIST stream
+    (phn's default mode, 3 epochs, 1000 images per class), seeds 0, 1, 2. The authors' code reaches a
+    mean ACA of 90.0 and forgets 2.1 +- 0.9 points there; with the earlier Kaiming-scaled heads phn
+    forgot 8-11 points on some seeds."""
+    runs, _ = run_fidelity(fidelity_plan(["HN-4"], [0, 1, 2], ["phn"]), root=tmp_path, progress=False)
+    runs = runs[runs.order == "interleaved"].sort_values("seed")
+    report = "; ".join(f"seed {r.seed}: ACA {r.aca:.1f}, forgetting {r.forgetting:.1f}" for r in runs.itertuples())
+    assert len(runs) == 3, report
+    assert runs.aca.mean() >= 87.0, f"mean ACA {runs.aca.mean():.1f} < 87 ({report})"
+    assert runs.forgetting.max() <= 5.0, f"a seed forgets more than 5 points ({report})"
