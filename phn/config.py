@@ -214,6 +214,23 @@ def smoke_sized(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, stream=stream, train=train)
 
 
+def config_table(config: Any):
+    """A config as a two-column table (``parameter``, ``value``; nested sections flattened as
+    ``section.field``), for notebooks: it fits a page where the dataclass repr is one long line."""
+    import pandas as pd
+
+    def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+        rows = []
+        for key, value in values.items():
+            if isinstance(value, dict):
+                rows += flatten(value, f"{prefix}{key}.")
+            else:
+                rows.append((f"{prefix}{key}", ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)))
+        return rows
+
+    return pd.DataFrame(flatten(to_dict(config)), columns=["parameter", "value"])
+
+
 class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
@@ -288,6 +305,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "from_dict", "smoke_enabled",
+    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "config_table", "from_dict",
+    "smoke_enabled",
     "smoke_sized", "to_dict",
 ]

@@ -314,13 +314,13 @@ def run(
 
         def curve_point(epoch: int) -> float:
             """Evaluate experiences 0..i now (accuracy over time); returns the seconds it took."""
-            start = time.perf_counter()
+            began = time.perf_counter()
             with preserved_rng(device):
                 for j in range(i + 1):
                     curves.append({"trained_experience": i, "epoch": epoch, "step": step,
                                    "global_step": global_step + step, "evaluated_experience": j,
                                    "accuracy": evaluate(strategy, stream[j], cfg, device, cache)})
-            return time.perf_counter() - start
+            return time.perf_counter() - began
 
         if cfg.eval_every:
             curve_time += curve_point(0)

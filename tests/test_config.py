@@ -75,3 +75,12 @@ def test_authors_init_is_the_default_and_orders_do_not_repeat():
     assert from_dict(TrainConfig, {"extra_eval_orders": ["sorted", "index"]}).extra_eval_orders == ("sorted", "index")
     with pytest.raises(ConfigError, match="evaluation orders repeat"):
         from_dict(TrainConfig, {"eval_order": "sorted", "extra_eval_orders": ["sorted"]})
+
+
+def test_config_table_flattens_sections():
+    from phn.config import RunConfig, config_table
+
+    table = config_table(from_dict(RunConfig, {"hyper": {"hidden": [50, 32]}, "model": {"freeze_depth": 2}}))
+    values = dict(zip(table.parameter, table.value))
+    assert values["hyper.hidden"] == "50, 32" and values["model.freeze_depth"] == "2"
+    assert list(table.columns) == ["parameter", "value"]

@@ -26,6 +26,7 @@ the md5 of its decompressed content) unless
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Callable
@@ -332,18 +333,40 @@ def load_dataset(
         folder = find_dataset_dir(name, train, root)
     if folder is None:
         raise DatasetNotFoundError(_not_found_message(info, train, root))
-    split = info.reader(folder, train, verify)
+    split = _read_split(info, folder, train, verify, _fingerprint(folder, info.files(train), info.gz_ok))
     common = dict(name=name, train=train, root=folder, targets=split.targets,
                   transform=_resolve_transform(name, train, transform, extra_transform))
+    if isinstance(split, readers.FileSplit):
+        return FileImages(paths=split.paths, **common)
+    return TensorImages(images=split.images, **common)
+
+
+def _fingerprint(folder: Path, files: tuple[str, ...], gz_ok: bool) -> tuple:
+    """(path, size, mtime) of the split's files: a cached read is reused only while they are unchanged."""
+    stats = []
+    for relative in files:
+        for path in (folder / relative, folder / f"{relative}.gz") if gz_ok else (folder / relative,):
+            if path.exists():
+                stat = path.stat()
+                stats.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(stats)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_split(info: DatasetInfo, folder: Path, train: bool, verify: bool, fingerprint: tuple) -> readers.ArraySplit | readers.FileSplit:
+    """Read (and, for in-memory splits, resize to 32 x 32) one split. Cached per process on the files'
+    fingerprint: notebooks build many streams of one dataset, and reading + resizing FashionMNIST
+    takes about a second each time. The cached tensors are never modified (datasets only index them)."""
+    split = info.reader(folder, train, verify)
     labels = split.targets
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= info.num_classes):
         raise CorruptDatasetError(f"{folder}: labels outside 0..{info.num_classes - 1}")
     if isinstance(split, readers.FileSplit):
-        return FileImages(paths=split.paths, **common)
+        return split
     images = split.images
     if tuple(images.shape[-2:]) != (IMAGE_SIZE, IMAGE_SIZE):  # e.g. 28 x 28 grey: resize once, here
         images = F.resize(images, [IMAGE_SIZE, IMAGE_SIZE], antialias=True)
-    return TensorImages(images=images.contiguous(), **common)
+    return readers.ArraySplit(images=images.contiguous(), targets=split.targets)
 
 
 __all__ = [

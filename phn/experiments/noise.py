@@ -51,7 +51,8 @@ class NoiseConfig:
         epochs: epochs per experience.
         buffer_size: latent replay buffer (paper: 200).
         eval_every: steps between evaluations of the seen experiences during training (Figure 7).
-        batch_size: training batch size.
+        batch_size: training batch size (paper: 64; offline default 16, for the reason given in
+            :class:`phn.experiments.freeze.FreezeConfig`).
     """
 
     dataset: str = "fashionmnist"
@@ -59,11 +60,11 @@ class NoiseConfig:
     depths: tuple[int, ...] = (2, 3, 4)
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int | None = None
-    max_per_class: int | None = 200
+    max_per_class: int | None = 150
     epochs: int = 2
     buffer_size: int = 200
-    eval_every: int = 5
-    batch_size: int = 64
+    eval_every: int = 10
+    batch_size: int = 16
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -222,11 +223,13 @@ class GeneratedFilters:
         filters: {experience number (1-based): tensor (C_out, C_in, 3, 3)}.
         cosine: mean over output channels of the cosine similarity of matching filters (flattened
             C_in x 3 x 3) between the two experiences; 1 means the same filters (LR shares them).
+        relative_difference: ||W_a - W_b|| / ||W_a|| over the whole layer (0 for shared filters).
     """
 
     layer: str
     filters: dict[int, torch.Tensor]
     cosine: float
+    relative_difference: float
 
 
 def generated_filters(run_dir: str | os.PathLike, experiences: tuple[int, int] = (2, 3)) -> GeneratedFilters | None:
@@ -243,7 +246,7 @@ def generated_filters(run_dir: str | os.PathLike, experiences: tuple[int, int] =
         filters = {e: hnet.task_weights(e - 1)[layer].cpu() for e in experiences}
     a, b = (filters[e].flatten(1) for e in experiences)
     cosine = float(torch.nn.functional.cosine_similarity(a, b, dim=1).mean())
-    return GeneratedFilters(layer, filters, cosine)
+    return GeneratedFilters(layer, filters, cosine, float((a - b).norm() / a.norm()))
 
 
 def noise_conclusion(drop: pd.DataFrame) -> str:

@@ -340,3 +340,16 @@ def test_real_digits_from_scikit_learn(monkeypatch):
     info = get_dataset_info("digits")
     assert abs(images.mean().item() - info.mean[0]) < 1e-3 and abs(images.std().item() - info.std[0]) < 1e-3
     assert F.resize(train.images[:1], [32, 32]).shape == (1, 1, 32, 32)
+
+
+def test_reads_are_cached_per_process_until_the_files_change(tmp_path):
+    folder = write_mnist_like(tmp_path / "mnist", gz=False)
+    first, second = load_dataset("mnist", True, folder), load_dataset("mnist", True, folder)
+    assert first.images is second.images  # read and resized once
+    images = folder / "train-images-idx3-ubyte"
+    raw = bytearray(images.read_bytes())
+    raw[-1] = 200  # one pixel of the last image changes (same size)
+    images.write_bytes(bytes(raw))
+    os.utime(images, ns=(images.stat().st_atime_ns, images.stat().st_mtime_ns + 10**9))
+    third = load_dataset("mnist", True, folder)
+    assert third.images is not first.images and not torch.equal(third.images, first.images)

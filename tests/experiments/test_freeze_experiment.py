@@ -40,7 +40,7 @@ def test_run_configs():
     cfg = FreezeConfig()
     lr = cfg.run_config("digits->fashionmnist", "lr", 3, 1)
     assert lr.label == "LR-3" and lr.strategy.replay_coef == 0 and lr.stream.name == "cross:digits->fashionmnist"
-    assert (lr.stream.seed, lr.train.seed, lr.stream.classes_per_experience, lr.stream.max_per_class) == (1, 1, 5, 100)
+    assert (lr.stream.seed, lr.train.seed, lr.stream.classes_per_experience, lr.stream.max_per_class) == (1, 1, 5, 60)
     assert cfg.run_config("digits->fashionmnist", "hn", 0, 1).label == "HN-F"
 
 

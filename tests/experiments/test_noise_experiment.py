@@ -34,7 +34,7 @@ def test_depths_include_the_filter_depth_and_configs():
     assert cfg.all_depths == (1, 2, 3)
     noisy, normal = cfg.run_config("noisy", "lr", 2, 5), cfg.run_config("normal", "lr", 2, 5)
     assert noisy.stream.corrupt and not normal.stream.corrupt and noisy.stream.name == "noisy-fashionmnist"
-    assert noisy.strategy.replay_coef == 1.0 and noisy.train.eval_every == 5 and noisy.label == "LR-2"
+    assert noisy.strategy.replay_coef == 1.0 and noisy.train.eval_every == 10 and noisy.train.batch_size == 16 and noisy.label == "LR-2"
 
 
 def _results(e1_final, diag):
@@ -79,5 +79,5 @@ def test_grid_shares_experience_one_and_shows_filters(tmp_path):
         assert not noisy.curves.empty and set(noisy.curves.trained_experience) == {0, 1, 2, 3}
     filters = generated_filters(run_directory(cfg, ("noisy", "hn", 2, 0), tmp_path))
     assert filters.layer == "stage3.0.conv1.weight" and set(filters.filters) == {2, 3}
-    assert filters.filters[2].shape == (80, 40, 3, 3) and -1 <= filters.cosine <= 1
+    assert filters.filters[2].shape == (80, 40, 3, 3) and -1 <= filters.cosine <= 1 and filters.relative_difference >= 0
     assert generated_filters(run_directory(cfg, ("noisy", "hn", 4, 0), tmp_path)) is None  # only a classifier
