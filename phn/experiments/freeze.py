@@ -54,7 +54,7 @@ class FreezeConfig:
     strategies: tuple[str, ...] = ("lr", "hn")
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int = 5
-    max_per_class: int | None = 60
+    max_per_class: int | None = 50
     epochs: int = 2
     batch_size: int = 16
 
@@ -162,7 +162,7 @@ def freeze_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def freeze_conclusion(claims: pd.DataFrame) -> str:
+def freeze_conclusion(claims: pd.DataFrame, summary: pd.DataFrame | None = None, chance: float | None = None) -> str:
     """Section 4.1's two claims, decided from :func:`freeze_claims` (Markdown):
 
     1. freezing costs less accuracy on experience 2 when both experiences come from one dataset
@@ -170,10 +170,21 @@ def freeze_conclusion(claims: pd.DataFrame) -> str:
     2. between the two directions of a pair of datasets, freezing hurts less when the second task is
        the simpler one, taken here as the one that reaches the higher accuracy with nothing frozen
        (the lowest depth of the grid).
+
+    With ``summary`` (:func:`freeze_summary`) and ``chance`` (100 / classes per experience, percent), a
+    strategy whose accuracy on experience 2 averages less than 10 points above chance is reported as
+    not having learned, instead of being judged.
     """
     lines = []
     for strategy, group in claims.groupby("strategy", sort=False):
         label = STRATEGY_LABELS.get(strategy, strategy)
+        if summary is not None and chance is not None:
+            mean = summary[summary.strategy == strategy]["mean"].mean()
+            if mean < chance + 10:
+                lines.append(f"- **{label}** did not learn experience 2 at this size: {mean:.1f} % on average over the "
+                             f"grid, where guessing gives {chance:.0f} %. Its numbers say nothing about the claims; "
+                             "it needs longer runs (more epochs or images).")
+                continue
         similar, different = group[group.similar], group[~group.similar]
         k_low, k_high = int(group.k_low.iloc[0]), int(group.k_high.iloc[0])
         if similar.empty or different.empty:

@@ -60,7 +60,7 @@ class NoiseConfig:
     depths: tuple[int, ...] = (2, 3, 4)
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int | None = None
-    max_per_class: int | None = 150
+    max_per_class: int | None = 120
     epochs: int = 2
     buffer_size: int = 200
     eval_every: int = 10
@@ -249,10 +249,12 @@ def generated_filters(run_dir: str | os.PathLike, experiences: tuple[int, int] =
     return GeneratedFilters(layer, filters, cosine, float((a - b).norm() / a.norm()))
 
 
-def noise_conclusion(drop: pd.DataFrame) -> str:
+def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, chance: float | None = None) -> str:
     """Section 4.2's claim, decided from :func:`noisy_drop` (Markdown): at each freeze depth, does the
     noise lower experience 1's final accuracy more under latent replay (c = 1) than under the partial
-    hypernetwork?"""
+    hypernetwork? With ``learning`` (:func:`learning_table`) and ``chance`` (percent), models whose
+    learning accuracy on experiences 2.. averages less than 10 points above chance are named: for
+    them "keeps experience 1" means little, as they hardly learned anything after it."""
     lines, held = [], 0
     depths = sorted(set(drop.depth))
     for depth in depths:
@@ -269,6 +271,14 @@ def noise_conclusion(drop: pd.DataFrame) -> str:
     compared = len(lines)
     head = (f"The paper's claim (LR's first experience suffers more from the noisy stream than HN's) holds at "
             f"{held} of {compared} freeze depths here.")
+    if learning is not None and chance is not None:
+        later = [c for c in learning.columns if c.startswith("mean_e") and c != "mean_e1"]
+        means = learning.groupby("model", sort=False)[later].mean().mean(axis=1)
+        weak = [f"{model} ({value:.1f} %)" for model, value in means.items() if value < chance + 10]
+        if weak:
+            lines.append(f"- Learning accuracy on experiences 2 and later, averaged over both streams, is within 10 "
+                         f"points of guessing ({chance:.0f} %) for {', '.join(weak)}: at this size they hardly learn "
+                         "the later experiences, which a longer run would change.")
     return "\n".join([head, *lines])
 
 

@@ -40,7 +40,7 @@ def test_run_configs():
     cfg = FreezeConfig()
     lr = cfg.run_config("digits->fashionmnist", "lr", 3, 1)
     assert lr.label == "LR-3" and lr.strategy.replay_coef == 0 and lr.stream.name == "cross:digits->fashionmnist"
-    assert (lr.stream.seed, lr.train.seed, lr.stream.classes_per_experience, lr.stream.max_per_class) == (1, 1, 5, 60)
+    assert (lr.stream.seed, lr.train.seed, lr.stream.classes_per_experience, lr.stream.max_per_class) == (1, 1, 5, 50)
     assert cfg.run_config("digits->fashionmnist", "hn", 0, 1).label == "HN-F"
 
 
@@ -83,3 +83,10 @@ def test_grid_trains_lr_experience_one_once(tmp_path):
     lr = runs[runs.strategy == "lr"].set_index("depth")
     assert lr.loc[4, "acc_first"] == lr.loc[1, "acc_first"]  # the same experience-1 model
     assert freeze_summary(runs).seeds.tolist() == [1, 1, 1, 1]
+
+
+def test_a_strategy_near_chance_is_reported_as_not_learning():
+    summary = _summary([("a->a", "lr", 90, 88), ("a->b", "lr", 80, 60), ("a->a", "hn", 25, 20), ("a->b", "hn", 22, 21)])
+    text = freeze_conclusion(freeze_claims(summary), summary, chance=20.0)
+    assert "claim 1 holds" in text.splitlines()[0]
+    assert "partial HN (HN-k)** did not learn experience 2" in text and "22.0 %" in text and "guessing gives 20 %" in text

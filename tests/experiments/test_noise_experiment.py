@@ -81,3 +81,12 @@ def test_grid_shares_experience_one_and_shows_filters(tmp_path):
     assert filters.layer == "stage3.0.conv1.weight" and set(filters.filters) == {2, 3}
     assert filters.filters[2].shape == (80, 40, 3, 3) and -1 <= filters.cosine <= 1 and filters.relative_difference >= 0
     assert generated_filters(run_directory(cfg, ("noisy", "hn", 4, 0), tmp_path)) is None  # only a classifier
+
+
+def test_models_that_hardly_learn_are_named():
+    results = {("normal", "lr", 2, 0): _results(0.85, [0.9, 0.9, 0.9, 0.9]),
+               ("noisy", "lr", 2, 0): _results(0.55, [0.9, 0.8, 0.9, 0.9]),
+               ("normal", "hn", 2, 0): _results(0.88, [0.9, 0.5, 0.55, 0.5]),
+               ("noisy", "hn", 2, 0): _results(0.87, [0.9, 0.52, 0.5, 0.5])}
+    text = noise_conclusion(noisy_drop(results), learning_table(results), chance=50.0)
+    assert "HN-2 (51.2 %)" in text and "LR-2" not in text.splitlines()[-1]
