@@ -249,12 +249,14 @@ def generated_filters(run_dir: str | os.PathLike, experiences: tuple[int, int] =
     return GeneratedFilters(layer, filters, cosine, float((a - b).norm() / a.norm()))
 
 
-def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, chance: float | None = None) -> str:
+def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, chance: float | None = None,
+                     tolerance: float = 1.0) -> str:
     """Section 4.2's claim, decided from :func:`noisy_drop` (Markdown): at each freeze depth, does the
     noise lower experience 1's final accuracy more under latent replay (c = 1) than under the partial
     hypernetwork? With ``learning`` (:func:`learning_table`) and ``chance`` (percent), models whose
     learning accuracy on experiences 2.. averages less than 10 points above chance are named: for
-    them "keeps experience 1" means little, as they hardly learned anything after it."""
+    them "keeps experience 1" means little, as they hardly learned anything after it. LR "drops more"
+    only by more than ``tolerance`` points (smaller differences are reported as none)."""
     lines, held = [], 0
     depths = sorted(set(drop.depth))
     for depth in depths:
@@ -262,12 +264,14 @@ def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, c
         if not {"lr", "hn"} <= set(rows.index):
             continue
         lr, hn = rows.loc["lr"], rows.loc["hn"]
-        more = lr.noise_drop > hn.noise_drop
+        difference = lr.noise_drop - hn.noise_drop
+        more = difference > tolerance
         held += bool(more)
+        verdict = ("LR drops more" if more else f"no difference beyond {tolerance:g} point" if abs(difference) <= tolerance
+                   else "HN drops more")
         lines.append(f"- k = {depth}: the noise costs experience 1 {lr.noise_drop:.1f} points under {lr.model} "
                      f"({lr.final_e1_normal:.1f} → {lr.final_e1_noisy:.1f} %) and {hn.noise_drop:.1f} under "
-                     f"{hn.model} ({hn.final_e1_normal:.1f} → {hn.final_e1_noisy:.1f} %): "
-                     f"{'LR drops more' if more else 'LR does not drop more'}.")
+                     f"{hn.model} ({hn.final_e1_normal:.1f} → {hn.final_e1_noisy:.1f} %): {verdict}.")
     compared = len(lines)
     head = (f"The paper's claim (LR's first experience suffers more from the noisy stream than HN's) holds at "
             f"{held} of {compared} freeze depths here.")

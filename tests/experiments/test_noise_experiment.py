@@ -90,3 +90,12 @@ def test_models_that_hardly_learn_are_named():
                ("noisy", "hn", 2, 0): _results(0.87, [0.9, 0.52, 0.5, 0.5])}
     text = noise_conclusion(noisy_drop(results), learning_table(results), chance=50.0)
     assert "HN-2 (51.2 %)" in text and "LR-2" not in text.splitlines()[-1]
+
+
+def test_small_differences_are_not_a_verdict():
+    drop = pd.DataFrame([{"strategy": "lr", "model": "LR-2", "depth": 2, "final_e1_normal": 97.1,
+                          "final_e1_noisy": 97.1, "noise_drop": 0.0},
+                         {"strategy": "hn", "model": "HN-2", "depth": 2, "final_e1_normal": 95.6,
+                          "final_e1_noisy": 96.0, "noise_drop": -0.4}])
+    text = noise_conclusion(drop)
+    assert "holds at 0 of 1" in text and "no difference beyond 1 point" in text
