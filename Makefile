@@ -58,6 +58,10 @@ book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(shell find phn -name '*.py')
 	@mkdir -p book/executed
 	$(PY) -m phn notebook --cwd notebooks $< $@
 
+# The ledger joins the claims every other notebook recorded in this build (book/executed/*.claims.json,
+# written beside each executed notebook): it runs last.
+book/executed/ledger.ipynb: $(filter-out book/executed/ledger.ipynb,$(EXECUTED))
+
 notebooks: $(EXECUTED)
 
 book: venv data assets notebooks

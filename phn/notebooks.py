@@ -63,17 +63,35 @@ def execute(input_path: str | os.PathLike, output_path: str | os.PathLike,
 
     The output is written to a temporary ``.partial.ipynb`` beside ``output_path`` and renamed when
     the run succeeds, so a failed run never leaves a half-executed notebook under the final name
-    (the partial one stays for inspection).
+    (the partial one stays for inspection). The same holds for the claims the notebook records for
+    the ledger (:func:`phn.ledger.record`): the kernel is told to write them to
+    ``<output stem>.claims.json`` beside the output (through ``PHN_CLAIMS_FILE``); a stale file of an
+    earlier run is removed first.
     """
     import papermill
+
+    from phn.ledger import ENV_FILE, SUFFIX
 
     parameters = dict(parameters or {})
     check_parameters(input_path, parameters)
     output = Path(output_path)
     partial = output.with_name(f"{output.stem}.partial.ipynb")
-    papermill.execute_notebook(str(input_path), str(partial), parameters=parameters,
-                               cwd=str(cwd) if cwd is not None else None, progress_bar=progress)
+    claims, partial_claims = (output.with_name(f"{output.stem}{part}{SUFFIX}") for part in ("", ".partial"))
+    for stale in (claims, partial_claims):
+        stale.unlink(missing_ok=True)
+    previous = os.environ.get(ENV_FILE)
+    os.environ[ENV_FILE] = str(partial_claims.resolve())  # the kernel inherits it
+    try:
+        papermill.execute_notebook(str(input_path), str(partial), parameters=parameters,
+                                   cwd=str(cwd) if cwd is not None else None, progress_bar=progress)
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_FILE, None)
+        else:
+            os.environ[ENV_FILE] = previous
     os.replace(partial, output)
+    if partial_claims.exists():
+        os.replace(partial_claims, claims)
 
 
 def parse_assignments(pairs: Sequence[Sequence[str]], yaml_texts: Sequence[str] = ()) -> dict[str, Any]:

@@ -131,3 +131,60 @@ def first_experience_over_time(curves: pd.DataFrame) -> plt.Figure:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small", ncol=2)
     return fig
+
+
+def experiences_over_time(curves: pd.DataFrame, title: str | None = None) -> plt.Figure:
+    """Figure 8 from :func:`phn.experiments.benchmarks.experience_curves`: one panel per experience
+    (1, 2, 3), its test accuracy over the training steps of the whole stream, one line per model
+    (mean over seeds). Dotted verticals mark where a new experience starts."""
+    mean = curves.groupby(["model", "experience", "global_step"], sort=False).accuracy.mean().reset_index()
+    starts = curves.groupby("trained_experience").global_step.min().iloc[1:]
+    experiences = sorted(mean.experience.unique())
+    fig, axes = plt.subplots(1, len(experiences), figsize=(4.3 * len(experiences), 3.3), sharey=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, experience in zip(axes[0], experiences, strict=True):
+        sns.lineplot(data=mean[mean.experience == experience], x="global_step", y="accuracy", hue="model",
+                     style="model", ax=ax, legend=experience == experiences[0])
+        for step in starts:
+            ax.axvline(step, color="grey", linestyle=":", linewidth=0.8)
+        ax.set(title=f"experience {experience}", xlabel="training step", ylabel="test accuracy (%)")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def cosine_first_epoch(steps: pd.DataFrame, smoothing: int = 1, title: str | None = None) -> plt.Figure:
+    """Figure 12: cos(g1, g2) over the steps of one epoch, one line per seed (rolling mean over
+    ``smoothing`` steps); the zero line dashed."""
+    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
+    for seed, group in steps.groupby("seed"):
+        ax.plot(group.step, group.cos.rolling(smoothing, min_periods=1).mean(), label=f"seed {seed}")
+    ax.axhline(0, color="black", linestyle="--", linewidth=0.8)
+    ax.set(xlabel="step", ylabel=r"$\cos(g_1, g_2)$", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def cosine_by_experience(steps: pd.DataFrame, smoothing: int = 10) -> plt.Figure:
+    """cos(g1, g2) over the steps of each experience after the first: one panel per model, one colour
+    per experience; thin lines are the per-step means over seeds, thick ones their rolling mean over
+    ``smoothing`` steps."""
+    mean = steps.groupby(["model", "experience", "step"], sort=False).cos.mean().reset_index()
+    models = list(mean.model.unique())
+    experiences = sorted(mean.experience.unique())
+    colours = dict(zip(experiences, sns.color_palette("deep", len(experiences)), strict=True))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.3), sharey=True, constrained_layout=True,
+                             squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for experience in experiences:
+            line = mean[(mean.model == model) & (mean.experience == experience)]
+            ax.plot(line.step, line.cos, color=colours[experience], alpha=0.25, linewidth=0.7)
+            ax.plot(line.step, line.cos.rolling(smoothing, min_periods=1).mean(), color=colours[experience],
+                    label=f"experience {experience}")
+        ax.axhline(0, color="black", linestyle="--", linewidth=0.8)
+        ax.set(title=model, xlabel="step within the experience", ylabel=r"$\cos(g_1, g_2)$")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    return fig

@@ -21,7 +21,7 @@ def test_values_are_read_like_papermill_and_yaml():
         parse_assignments([], ["[1, 2]"])
 
 
-@pytest.mark.parametrize("name", ["freeze", "noise", "quickstart"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
 def test_every_notebook_declares_its_parameters(name):
     assert notebook_parameters(NOTEBOOKS / f"{name}.ipynb")
 
@@ -43,3 +43,26 @@ def test_bad_value_fails_naming_the_parameter(tmp_path, capsys, name, value):
     err = capsys.readouterr().err.strip()
     assert f"NoiseConfig.{name}" in err and "ConfigError" in err and len(err.splitlines()) == 1
     assert not out.exists() and (tmp_path / "out.partial.ipynb").exists()
+
+
+def test_claims_land_beside_the_output_and_feed_the_ledger(tmp_path):
+    """A notebook run by the runner records its findings as <output>.claims.json (a stale file of an
+    earlier run is removed first); the ledger notebook run into the same folder reads them."""
+    import nbformat
+
+    from phn.notebooks import execute
+
+    nb = nbformat.v4.new_notebook(metadata=nbformat.read(NOTEBOOKS / "ledger.ipynb", as_version=4).metadata)
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "from phn.ledger import Finding, record\n"
+                    "record('cosine', [Finding('figure12-cosine', f'cos < 0 on {x} seed', 'holds', 'tiny')])")]
+    source = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, source)
+    (tmp_path / "stale.claims.json").write_text("not json")
+    execute(source, tmp_path / "stale.ipynb", {"x": 3})
+    assert not (tmp_path / "stale.partial.claims.json").exists()
+    execute(NOTEBOOKS / "ledger.ipynb", tmp_path / "ledger.ipynb")
+    ledger = nbformat.read(tmp_path / "ledger.ipynb", as_version=4)
+    text = "".join(out.get("data", {}).get("text/markdown", "") for cell in ledger.cells for out in cell.get("outputs", []))
+    assert "cos < 0 on 3 seed" in text and "holds: **1**" in text and "not measured" in text

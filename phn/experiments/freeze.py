@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
+from phn.ledger import Finding, Verdict
 from phn.results import Results
 from phn.train import kept_checkpoint, run_config, run_dir_for
 
@@ -162,8 +163,39 @@ def freeze_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def freeze_conclusion(claims: pd.DataFrame, summary: pd.DataFrame | None = None, chance: float | None = None) -> str:
-    """Section 4.1's two claims, decided from :func:`freeze_claims` (Markdown):
+@dataclass(frozen=True)
+class FreezeVerdict:
+    """One strategy's reading of Section 4.1's claims (:func:`freeze_verdicts`).
+
+    Attributes:
+        strategy: ``"lr"`` or ``"hn"``.
+        learned: False when its accuracy on experience 2 averages less than 10 points above chance
+            (then the claims are not judged and the fields below are None / empty).
+        mean_accuracy: its accuracy on experience 2 averaged over the grid (percent).
+        k_low, k_high: the shallowest and deepest freeze depth of the grid.
+        similar_drop, different_drop: accuracy lost from ``k_low`` to ``k_high``, similar pair and mean
+            of the different pairs (points); None when the grid lacks one kind of pair.
+        different_drops: pair -> drop, for the different pairs.
+        claim1: similar_drop < different_drop (None when not judged).
+        claim2: (simpler pair, its drop, harder pair, its drop, holds) for each pair of datasets
+            run in both directions.
+    """
+
+    strategy: str
+    learned: bool
+    mean_accuracy: float
+    k_low: int
+    k_high: int
+    similar_drop: float | None = None
+    different_drop: float | None = None
+    different_drops: tuple[tuple[str, float], ...] = ()
+    claim1: bool | None = None
+    claim2: tuple[tuple[str, float, float, str, float, bool], ...] = ()
+
+
+def freeze_verdicts(claims: pd.DataFrame, summary: pd.DataFrame | None = None,
+                    chance: float | None = None) -> list[FreezeVerdict]:
+    """Section 4.1's two claims decided per strategy from :func:`freeze_claims`:
 
     1. freezing costs less accuracy on experience 2 when both experiences come from one dataset
        (similar) than when they come from different datasets;
@@ -172,45 +204,89 @@ def freeze_conclusion(claims: pd.DataFrame, summary: pd.DataFrame | None = None,
        (the lowest depth of the grid).
 
     With ``summary`` (:func:`freeze_summary`) and ``chance`` (100 / classes per experience, percent), a
-    strategy whose accuracy on experience 2 averages less than 10 points above chance is reported as
-    not having learned, instead of being judged.
+    strategy whose accuracy on experience 2 averages less than 10 points above chance is marked as not
+    having learned, and not judged.
     """
-    lines = []
+    verdicts = []
     for strategy, group in claims.groupby("strategy", sort=False):
-        label = STRATEGY_LABELS.get(strategy, strategy)
-        if summary is not None and chance is not None:
-            mean = summary[summary.strategy == strategy]["mean"].mean()
-            if mean < chance + 10:
-                lines.append(f"- **{label}** did not learn experience 2 at this size: {mean:.1f} % on average over the "
-                             f"grid, where guessing gives {chance:.0f} %. Its numbers say nothing about the claims; "
-                             "it needs longer runs (more epochs or images).")
-                continue
-        similar, different = group[group.similar], group[~group.similar]
         k_low, k_high = int(group.k_low.iloc[0]), int(group.k_high.iloc[0])
-        if similar.empty or different.empty:
-            lines.append(f"- {label}: the grid needs a similar and a different pair to test claim 1.")
+        mean = (summary[summary.strategy == strategy]["mean"].mean() if summary is not None
+                else float(group[["acc_low", "acc_high"]].to_numpy().mean()))
+        if chance is not None and mean < chance + 10:
+            verdicts.append(FreezeVerdict(strategy, False, mean, k_low, k_high))
             continue
-        s_drop, d_drop = similar.accuracy_drop.mean(), different.accuracy_drop.mean()
-        verdict = "holds" if s_drop < d_drop else "does not hold"
-        pairs = ", ".join(f"{p} {d:.1f}" for p, d in zip(different.pair, different.accuracy_drop, strict=True))
-        lines.append(f"- **{label}**: freezing k = {k_high} instead of k = {k_low} costs {s_drop:.1f} points on "
-                     f"the similar pair and {d_drop:.1f} on average on the different pairs ({pairs}): "
-                     f"claim 1 {verdict} here.")
-        by_pair = {p: row for p, row in zip(different.pair, different.itertuples(), strict=True)}
+        similar, different = group[group.similar], group[~group.similar]
+        if similar.empty or different.empty:
+            verdicts.append(FreezeVerdict(strategy, True, mean, k_low, k_high))
+            continue
+        s_drop, d_drop = float(similar.accuracy_drop.mean()), float(different.accuracy_drop.mean())
+        by_pair = {row.pair: row for row in different.itertuples()}
+        claim2 = []
         for pair, row in by_pair.items():
             first, _, second = pair.partition("->")
             reverse = by_pair.get(f"{second}->{first}")
             if reverse is None or first > second:
                 continue
             simpler, harder = (row, reverse) if row.acc_low >= reverse.acc_low else (reverse, row)
-            verdict = "holds" if simpler.accuracy_drop < harder.accuracy_drop else "does not hold"
-            lines.append(f"  Second task simpler ({simpler.pair}, {simpler.acc_low:.1f} % at k = {k_low}): drop "
-                         f"{simpler.accuracy_drop:.1f} vs {harder.accuracy_drop:.1f} for {harder.pair}: "
-                         f"claim 2 {verdict} here.")
+            claim2.append((simpler.pair, float(simpler.acc_low), float(simpler.accuracy_drop), harder.pair,
+                           float(harder.accuracy_drop), bool(simpler.accuracy_drop < harder.accuracy_drop)))
+        verdicts.append(FreezeVerdict(strategy, True, mean, k_low, k_high, s_drop, d_drop,
+                                      tuple((p, float(r.accuracy_drop)) for p, r in by_pair.items()),
+                                      s_drop < d_drop, tuple(claim2)))
+    return verdicts
+
+
+def freeze_conclusion(claims: pd.DataFrame, summary: pd.DataFrame | None = None, chance: float | None = None) -> str:
+    """:func:`freeze_verdicts` in words (Markdown), one item per strategy."""
+    lines = []
+    for v in freeze_verdicts(claims, summary, chance):
+        label = STRATEGY_LABELS.get(v.strategy, v.strategy)
+        if not v.learned:
+            lines.append(f"- **{label}** did not learn experience 2 at this size: {v.mean_accuracy:.1f} % on average over "
+                         f"the grid, where guessing gives {chance:.0f} %. Its numbers say nothing about the claims; "
+                         "it needs longer runs (more epochs or images).")
+            continue
+        if v.claim1 is None:
+            lines.append(f"- {label}: the grid needs a similar and a different pair to test claim 1.")
+            continue
+        pairs = ", ".join(f"{p} {d:.1f}" for p, d in v.different_drops)
+        lines.append(f"- **{label}**: freezing k = {v.k_high} instead of k = {v.k_low} costs {v.similar_drop:.1f} points "
+                     f"on the similar pair and {v.different_drop:.1f} on average on the different pairs ({pairs}): "
+                     f"claim 1 {'holds' if v.claim1 else 'does not hold'} here.")
+        for simpler, acc_low, s_drop, harder, h_drop, holds in v.claim2:
+            lines.append(f"  Second task simpler ({simpler}, {acc_low:.1f} % at k = {v.k_low}): drop "
+                         f"{s_drop:.1f} vs {h_drop:.1f} for {harder}: claim 2 {'holds' if holds else 'does not hold'} here.")
     return "\n".join(lines)
 
 
+def freeze_findings(verdicts: list[FreezeVerdict], configuration: str) -> list[Finding]:
+    """The ledger's findings for claims ``4.1-similar`` and ``4.1-simpler-second`` (one per claim,
+    every strategy's numbers in it). Verdict: ``holds qualitatively`` when the claim holds for every
+    strategy that learned (the datasets are not the paper's), ``does not hold at this scale`` when it
+    holds for none, ``inconclusive`` when strategies disagree or none learned."""
+    findings = []
+    for claim in ("4.1-similar", "4.1-simpler-second"):
+        parts, outcomes = [], []
+        for v in verdicts:
+            label = STRATEGY_LABELS.get(v.strategy, v.strategy)
+            if not v.learned:
+                parts.append(f"{label} did not learn experience 2 ({v.mean_accuracy:.1f} %)")
+            elif claim == "4.1-similar" and v.claim1 is not None:
+                outcomes.append(v.claim1)
+                parts.append(f"{label}: k = {v.k_low} → {v.k_high} costs {v.similar_drop:.1f} points on the similar "
+                             f"pair, {v.different_drop:.1f} on the different pairs")
+            elif claim == "4.1-simpler-second":
+                for simpler, _, s_drop, harder, h_drop, holds in v.claim2:
+                    outcomes.append(holds)
+                    parts.append(f"{label}: {simpler} (simpler second task) loses {s_drop:.1f} points, "
+                                 f"{harder} {h_drop:.1f}")
+        verdict: Verdict = ("inconclusive" if not outcomes or len(set(outcomes)) > 1 else
+                            "holds qualitatively" if outcomes[0] else "does not hold at this scale")
+        findings.append(Finding(claim, "; ".join(parts) + ".", verdict, configuration))
+    return findings
+
+
 __all__ = [
-    "STRATEGY_LABELS", "FreezeConfig", "freeze_claims", "freeze_conclusion", "freeze_summary", "freeze_table",
-    "run_freeze",
+    "STRATEGY_LABELS", "FreezeConfig", "FreezeVerdict", "freeze_claims", "freeze_conclusion", "freeze_findings",
+    "freeze_summary", "freeze_table", "freeze_verdicts", "run_freeze",
 ]

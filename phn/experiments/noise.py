@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
+from phn.ledger import Finding, Verdict
 from phn.results import Results
 from phn.train import kept_checkpoint, load_strategy, run_config, run_dir_for
 
@@ -249,44 +250,110 @@ def generated_filters(run_dir: str | os.PathLike, experiences: tuple[int, int] =
     return GeneratedFilters(layer, filters, cosine, float((a - b).norm() / a.norm()))
 
 
-def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, chance: float | None = None,
-                     tolerance: float = 1.0) -> str:
-    """Section 4.2's claim, decided from :func:`noisy_drop` (Markdown): at each freeze depth, does the
-    noise lower experience 1's final accuracy more under latent replay (c = 1) than under the partial
-    hypernetwork? With ``learning`` (:func:`learning_table`) and ``chance`` (percent), models whose
-    learning accuracy on experiences 2.. averages less than 10 points above chance are named: for
-    them "keeps experience 1" means little, as they hardly learned anything after it. LR "drops more"
-    only by more than ``tolerance`` points (smaller differences are reported as none)."""
-    lines, held = [], 0
-    depths = sorted(set(drop.depth))
-    for depth in depths:
+@dataclass(frozen=True)
+class NoiseVerdict:
+    """Section 4.2's claim at one freeze depth (:func:`noise_verdicts`): experience 1's final accuracy
+    on the normal and the noisy stream under LR and HN, and whether LR loses more to the noise.
+
+    Attributes:
+        depth: freeze depth k.
+        lr, hn: rows of :func:`noisy_drop` for LR-k and HN-k.
+        difference: LR's drop minus HN's (points).
+        outcome: ``"LR drops more"``, ``"no difference"`` (within the tolerance) or ``"HN drops more"``.
+    """
+
+    depth: int
+    lr: pd.Series
+    hn: pd.Series
+    difference: float
+    outcome: str
+
+
+def noise_verdicts(drop: pd.DataFrame, tolerance: float = 1.0) -> list[NoiseVerdict]:
+    """One :class:`NoiseVerdict` per freeze depth that has both LR and HN runs. LR "drops more" only by
+    more than ``tolerance`` points; smaller differences are reported as none."""
+    verdicts = []
+    for depth in sorted(set(drop.depth)):
         rows = drop[drop.depth == depth].set_index("strategy")
         if not {"lr", "hn"} <= set(rows.index):
             continue
         lr, hn = rows.loc["lr"], rows.loc["hn"]
-        difference = lr.noise_drop - hn.noise_drop
-        more = difference > tolerance
-        held += bool(more)
-        verdict = ("LR drops more" if more else f"no difference beyond {tolerance:g} point" if abs(difference) <= tolerance
+        difference = float(lr.noise_drop - hn.noise_drop)
+        outcome = ("LR drops more" if difference > tolerance else "no difference" if abs(difference) <= tolerance
                    else "HN drops more")
-        lines.append(f"- k = {depth}: the noise costs experience 1 {lr.noise_drop:.1f} points under {lr.model} "
-                     f"({lr.final_e1_normal:.1f} → {lr.final_e1_noisy:.1f} %) and {hn.noise_drop:.1f} under "
-                     f"{hn.model} ({hn.final_e1_normal:.1f} → {hn.final_e1_noisy:.1f} %): {verdict}.")
-    compared = len(lines)
-    head = (f"The paper's claim (LR's first experience suffers more from the noisy stream than HN's) holds at "
-            f"{held} of {compared} freeze depths here.")
-    if learning is not None and chance is not None:
-        later = [c for c in learning.columns if c.startswith("mean_e") and c != "mean_e1"]
-        means = learning.groupby("model", sort=False)[later].mean().mean(axis=1)
-        weak = [f"{model} ({value:.1f} %)" for model, value in means.items() if value < chance + 10]
-        if weak:
-            lines.append(f"- Learning accuracy on experiences 2 and later, averaged over both streams, is within 10 "
-                         f"points of guessing ({chance:.0f} %) for {', '.join(weak)}: at this size they hardly learn "
-                         "the later experiences, which a longer run would change.")
-    return "\n".join([head, *lines])
+        verdicts.append(NoiseVerdict(int(depth), lr, hn, difference, outcome))
+    return verdicts
+
+
+def weak_learners(learning: pd.DataFrame, chance: float) -> list[str]:
+    """Models whose learning accuracy on experiences 2.. (:func:`learning_table`, averaged over both
+    streams) is within 10 points of ``chance``, as "HN-2 (51.0 %)"."""
+    later = [c for c in learning.columns if c.startswith("mean_e") and c != "mean_e1"]
+    means = learning.groupby("model", sort=False)[later].mean().mean(axis=1)
+    return [f"{model} ({value:.1f} %)" for model, value in means.items() if value < chance + 10]
+
+
+def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, chance: float | None = None,
+                     tolerance: float = 1.0) -> str:
+    """Section 4.2's claim, decided from :func:`noisy_drop` (Markdown): at each freeze depth, does the
+    noise lower experience 1's final accuracy more under latent replay (c = 1) than under the partial
+    hypernetwork (:func:`noise_verdicts`)? With ``learning`` (:func:`learning_table`) and ``chance``
+    (percent), models whose learning accuracy on experiences 2.. averages less than 10 points above
+    chance are named: for them "keeps experience 1" means little, as they hardly learned anything after it."""
+    verdicts = noise_verdicts(drop, tolerance)
+    held = sum(v.outcome == "LR drops more" for v in verdicts)
+    lines = [f"The paper's claim (LR's first experience suffers more from the noisy stream than HN's) holds at "
+             f"{held} of {len(verdicts)} freeze depths here."]
+    for v in verdicts:
+        outcome = f"no difference beyond {tolerance:g} point" if v.outcome == "no difference" else v.outcome
+        lines.append(f"- k = {v.depth}: the noise costs experience 1 {v.lr.noise_drop:.1f} points under {v.lr.model} "
+                     f"({v.lr.final_e1_normal:.1f} → {v.lr.final_e1_noisy:.1f} %) and {v.hn.noise_drop:.1f} under "
+                     f"{v.hn.model} ({v.hn.final_e1_normal:.1f} → {v.hn.final_e1_noisy:.1f} %): {outcome}.")
+    weak = weak_learners(learning, chance) if learning is not None and chance is not None else []
+    if weak:
+        lines.append(f"- Learning accuracy on experiences 2 and later, averaged over both streams, is within 10 "
+                     f"points of guessing ({chance:.0f} %) for {', '.join(weak)}: at this size they hardly learn "
+                     "the later experiences, which a longer run would change.")
+    return "\n".join(lines)
+
+
+FILTERS_DIFFERENT = 0.5  # relative difference at or above which two experiences' filters count as "mostly different"
+FILTERS_SAME = 0.1  # below which they count as the same filters
+
+
+def noise_findings(drop: pd.DataFrame, filters: GeneratedFilters | None, configuration: str,
+                   learning: pd.DataFrame | None = None, chance: float | None = None,
+                   tolerance: float = 1.0) -> list[Finding]:
+    """The ledger's findings for claims ``4.2-noise`` and ``4.2-filters``.
+
+    ``4.2-noise``: ``holds qualitatively`` when LR drops more at every depth, ``does not hold at this
+    scale`` when at none, else ``inconclusive``. ``4.2-filters``: the relative difference of the
+    filters of experiences 2 and 3 at or above :data:`FILTERS_DIFFERENT` holds qualitatively (a
+    picture, not a number, in the paper), below :data:`FILTERS_SAME` does not hold, between is
+    inconclusive; no finding when no conv is generated."""
+    verdicts = noise_verdicts(drop, tolerance)
+    held = sum(v.outcome == "LR drops more" for v in verdicts)
+    parts = [f"k = {v.depth}: noise costs experience 1 {v.lr.noise_drop:.1f} points under {v.lr.model}, "
+             f"{v.hn.noise_drop:.1f} under {v.hn.model}" for v in verdicts]
+    weak = weak_learners(learning, chance) if learning is not None and chance is not None else []
+    ours = f"LR drops more (by over {tolerance:g} point) at {held} of {len(verdicts)} depths; " + "; ".join(parts) + "."
+    if weak:
+        ours += f" Hardly learn experiences 2..: {', '.join(weak)}."
+    verdict: Verdict = ("holds qualitatively" if verdicts and held == len(verdicts) else
+                        "does not hold at this scale" if held == 0 and verdicts else "inconclusive")
+    findings = [Finding("4.2-noise", ours, verdict, configuration)]
+    if filters is not None:
+        diff = filters.relative_difference
+        verdict = ("holds qualitatively" if diff >= FILTERS_DIFFERENT else "does not hold at this scale"
+                   if diff < FILTERS_SAME else "inconclusive")
+        findings.append(Finding("4.2-filters", f"{filters.layer}: experiences 2 and 3 differ by {100 * diff:.1f} % of "
+                                f"the filters' norm (mean cosine {filters.cosine:.3f}); 'mostly different' is taken "
+                                f"as ≥ {100 * FILTERS_DIFFERENT:.0f} %.", verdict, configuration))
+    return findings
 
 
 __all__ = [
+    "FILTERS_DIFFERENT", "FILTERS_SAME", "NoiseVerdict", "noise_findings", "noise_verdicts", "weak_learners",
     "STRATEGIES", "STREAMS", "noise_conclusion", "GeneratedFilters", "NoiseConfig", "first_experience_curves", "generated_filters",
     "learning_table", "noisy_drop", "run_directory", "run_noise",
 ]

@@ -90,3 +90,22 @@ def test_a_strategy_near_chance_is_reported_as_not_learning():
     text = freeze_conclusion(freeze_claims(summary), summary, chance=20.0)
     assert "claim 1 holds" in text.splitlines()[0]
     assert "partial HN (HN-k)** did not learn experience 2" in text and "22.0 %" in text and "guessing gives 20 %" in text
+
+
+def test_findings_for_the_ledger():
+    from phn.experiments.freeze import freeze_findings, freeze_verdicts
+
+    both_hold = _summary([("a->a", "lr", 90, 88), ("a->b", "lr", 80, 60), ("b->a", "lr", 70, 40)])
+    similar, simpler = freeze_findings(freeze_verdicts(freeze_claims(both_hold)), "cfg")
+    assert (similar.claim, similar.verdict, simpler.verdict) == ("4.1-similar", "holds qualitatively", "holds qualitatively")
+    assert "2.0 points on the similar pair, 25.0" in similar.ours and similar.configuration == "cfg"
+    # LR holds claim 1, HN contradicts it: the strategies disagree
+    disagree = _summary([("a->a", "lr", 90, 88), ("a->b", "lr", 80, 60), ("b->a", "lr", 70, 40),
+                         ("a->a", "hn", 90, 70), ("a->b", "hn", 80, 79), ("b->a", "hn", 70, 69)])
+    assert freeze_findings(freeze_verdicts(freeze_claims(disagree)), "cfg")[0].verdict == "inconclusive"
+    only_hn = disagree[disagree.strategy == "hn"]
+    assert [f.verdict for f in freeze_findings(freeze_verdicts(freeze_claims(only_hn)), "cfg")] == [
+        "does not hold at this scale"] * 2
+    near_chance = _summary([("a->a", "hn", 25, 20), ("a->b", "hn", 22, 21)])
+    finding = freeze_findings(freeze_verdicts(freeze_claims(near_chance), near_chance, chance=20.0), "cfg")[0]
+    assert finding.verdict == "inconclusive" and "did not learn" in finding.ours

@@ -99,3 +99,29 @@ def test_small_differences_are_not_a_verdict():
                           "final_e1_noisy": 96.0, "noise_drop": -0.4}])
     text = noise_conclusion(drop)
     assert "holds at 0 of 1" in text and "no difference beyond 1 point" in text
+
+
+def _drop(lr_drop, hn_drop, depth=2):
+    return [{"strategy": "lr", "model": f"LR-{depth}", "depth": depth, "final_e1_normal": 90.0,
+             "final_e1_noisy": 90.0 - lr_drop, "noise_drop": lr_drop},
+            {"strategy": "hn", "model": f"HN-{depth}", "depth": depth, "final_e1_normal": 90.0,
+             "final_e1_noisy": 90.0 - hn_drop, "noise_drop": hn_drop}]
+
+
+def test_findings_for_the_ledger():
+    from phn.experiments.noise import GeneratedFilters, noise_findings
+
+    holds = pd.DataFrame(_drop(30, 1) + _drop(10, 2, depth=3))
+    (finding,) = noise_findings(holds, None, "cfg")
+    assert finding.verdict == "holds qualitatively" and "at 2 of 2 depths" in finding.ours
+    mixed = pd.DataFrame(_drop(30, 1) + _drop(0.5, 0, depth=3))
+    assert noise_findings(mixed, None, "cfg")[0].verdict == "inconclusive"
+    never = pd.DataFrame(_drop(0.5, 0) + _drop(1, 9, depth=3))
+    assert noise_findings(never, None, "cfg")[0].verdict == "does not hold at this scale"
+
+    def filters(difference):
+        return GeneratedFilters("stage3.0.conv1.weight", {}, 0.5, difference)
+
+    verdicts = [noise_findings(holds, filters(d), "cfg")[1].verdict for d in (0.8, 0.3, 0.004)]
+    assert verdicts == ["holds qualitatively", "inconclusive", "does not hold at this scale"]
+    assert "0.4 % of the filters' norm" in noise_findings(holds, filters(0.004), "cfg")[1].ours

@@ -1,0 +1,355 @@
+"""Section 4.3: every strategy on one split stream (Table 2), memory (Table 6), stability (Figure 8).
+
+- :func:`run_benchmarks` trains each strategy of :data:`TABLE2_STRATEGIES` (Naive, EWC, LR-1..4,
+  HN-1..4, HN-F) once per seed on one stream (cached run directories), plus LR-k with c = 0 at the
+  Figure 8 depth. The runs at that depth (LR-k with c = 0 and c = 1, HN-k) also evaluate the seen
+  experiences every ``eval_every`` steps (``curves.csv``).
+- :func:`benchmark_table`: Table 2, mean ± std over seeds, with the paper's numbers beside ours when
+  the stream is the paper's (:func:`phn.reference.paper_table2`).
+- :func:`memory_table`: Table 6 computed from built objects (hypernetworks, and the frozen prefix run
+  on an input of the stream's size), for any configuration.
+- :func:`experience_curves`: Figure 8's accuracy of experiences 1..3 over training time.
+- :func:`benchmark_findings`: the ledger's verdicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
+from phn.ledger import Finding, Verdict
+from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
+from phn.results import Results
+from phn.train import run_config, run_dir_for
+
+TABLE2_STRATEGIES = ("Naive", "EWC", "LR-1", "LR-2", "LR-3", "LR-4", "HN-1", "HN-2", "HN-3", "HN-4", "HN-F")
+PAPER_STREAMS = ("split-cifar100", "split-tinyimagenet")
+_LABEL = re.compile(r"^(Naive|EWC|LR-[0-4]|HN-[1-4F])$")
+
+
+def strategy_sections(label: str, buffer_size: int = 200, replay_coef: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Config sections for a paper label: ``"Naive"``, ``"EWC"``, ``"LR-k"`` (k = 0..4; c =
+    ``replay_coef``, no buffer when c = 0), ``"HN-k"`` (k = 1..4) or ``"HN-F"``.
+
+    Example:
+        >>> strategy_sections("HN-F")
+        {'strategy': {'name': 'hn'}, 'model': {'freeze_depth': 0}}
+    """
+    if not _LABEL.match(label):
+        raise ConfigError(f"unknown strategy label {label!r}; expected Naive, EWC, LR-0..LR-4, HN-1..HN-4 or HN-F")
+    if label in ("Naive", "EWC"):
+        return {"strategy": {"name": label.lower()}}
+    name, depth = label.split("-")
+    if name == "HN":
+        return {"strategy": {"name": "hn"}, "model": {"freeze_depth": 0 if depth == "F" else int(depth)}}
+    return {"strategy": {"name": "lr", "replay_coef": replay_coef, "buffer_size": buffer_size if replay_coef else 0},
+            "model": {"freeze_depth": int(depth)}}
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """The benchmark (Section 4.3). Every field is a notebook parameter.
+
+    Attributes:
+        stream: a split stream (offline default ``split-fashionmnist``, 5 x 2 classes; the paper:
+            ``split-cifar100``, 20 x 5, and ``split-tinyimagenet``, 20 x 10).
+        strategies: paper labels (:data:`TABLE2_STRATEGIES` by default).
+        seeds: one run per seed (model init and class order).
+        classes_per_experience: None: the stream's default.
+        max_per_class: first N training and test images per class (None: all).
+        epochs: epochs per experience (paper: 100).
+        batch_size: training batch size (paper: 64; offline default 16, see
+            :class:`phn.experiments.freeze.FreezeConfig`).
+        buffer_size: latent replay buffer (paper: 200 for CIFAR-100, 400 for TinyImageNet: 2 latents
+            per class at the end of the stream). The offline default, 20, keeps the paper's 2 per
+            class on a 10-class dataset; 200 would hold 17 % of this stream's training images where
+            the paper's holds 0.4 % of CIFAR-100's, and LR then hardly forgets.
+        curve_depth: freeze depth of Figure 8 (paper: 3): LR-k with c = 0 and c = 1 and HN-k there
+            record accuracy over time.
+        eval_every: steps between those evaluations.
+    """
+
+    stream: str = "split-fashionmnist"
+    strategies: tuple[str, ...] = TABLE2_STRATEGIES
+    seeds: tuple[int, ...] = (0, 1)
+    classes_per_experience: int | None = None
+    max_per_class: int | None = 120
+    epochs: int = 2
+    batch_size: int = 16
+    buffer_size: int = 20
+    curve_depth: int = 3
+    eval_every: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.stream.startswith("split-"):
+            raise ConfigError(f"BenchmarkConfig.stream must be a split stream (split-<dataset>), got {self.stream!r}")
+        for label in self.strategies:
+            strategy_sections(label)
+        if not self.strategies or not self.seeds:
+            raise ConfigError("BenchmarkConfig: strategies and seeds must not be empty")
+        if not 1 <= self.curve_depth <= 4:
+            raise ConfigError(f"BenchmarkConfig.curve_depth must be in 1..4, got {self.curve_depth}")
+        for name in ("epochs", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"BenchmarkConfig.{name} must be positive, got {getattr(self, name)}")
+        for name in ("classes_per_experience", "max_per_class"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"BenchmarkConfig.{name} must be positive or None, got {value}")
+        if self.buffer_size < 0:
+            raise ConfigError(f"BenchmarkConfig.buffer_size must be >= 0, got {self.buffer_size}")
+
+    @property
+    def curve_labels(self) -> tuple[str, str]:
+        """LR-k and HN-k at :attr:`curve_depth`."""
+        return f"LR-{self.curve_depth}", f"HN-{self.curve_depth}"
+
+    @property
+    def paper_setting(self) -> bool:
+        """The paper's stream at the paper's size (all images, 100 epochs)."""
+        return self.stream in PAPER_STREAMS and self.max_per_class is None and self.epochs >= 100
+
+    def smoke_sized(self) -> BenchmarkConfig:
+        """Under the test suite (``PHN_SMOKE=1``): Naive, HN-4 and the Figure 8 pair, one seed, 20 images
+        per class, 1 epoch; otherwise unchanged."""
+        if not smoke_enabled():
+            return self
+        return dataclasses.replace(self, strategies=("Naive", "HN-4", *self.curve_labels), seeds=self.seeds[:1],
+                                   max_per_class=min(self.max_per_class or 20, 20), epochs=1, eval_every=2)
+
+    def run_config(self, label: str, seed: int, replay_coef: float = 1.0) -> RunConfig:
+        """One run: ``label`` a paper label, ``replay_coef`` LR's c."""
+        sections = strategy_sections(label, self.buffer_size, replay_coef)
+        train = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed}
+        if label in self.curve_labels:
+            train["eval_every"] = self.eval_every
+        return from_dict(RunConfig, {
+            **sections,
+            "stream": {"name": self.stream, "seed": seed, "classes_per_experience": self.classes_per_experience,
+                       "max_per_class": self.max_per_class},
+            "train": train,
+        })
+
+
+@dataclass
+class BenchmarkRuns:
+    """What :func:`run_benchmarks` trained.
+
+    Attributes:
+        runs: one row per (strategy, seed): aca, learning_accuracy, forgetting (percent),
+            train_time_s, parameters, stored_floats.
+        results: (strategy label, seed) -> results of the Table 2 runs.
+        curves: (Figure 8 model, seed) -> results of the runs at ``curve_depth``; models
+            ``"LR-k (c = 0)"``, ``"LR-k (c = 1)"`` and ``"HN-k"``.
+    """
+
+    runs: pd.DataFrame
+    results: dict[tuple[str, int], Results]
+    curves: dict[tuple[str, int], Results]
+
+
+def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
+                   progress: bool | None = None) -> BenchmarkRuns:
+    """Train every strategy of ``cfg`` per seed, and LR-k with c = 0 at ``curve_depth`` (run
+    directories cached under ``root``, default ``runs/``)."""
+    lr_label, hn_label = cfg.curve_labels
+    jobs = [(label, seed, 1.0) for seed in cfg.seeds for label in cfg.strategies]
+    jobs += [(lr_label, seed, 0.0) for seed in cfg.seeds]
+    for extra in (lr_label, hn_label):  # Figure 8 needs them even when Table 2's list lacks them
+        if extra not in cfg.strategies:
+            jobs += [(extra, seed, 1.0) for seed in cfg.seeds]
+    rows, results, curves = [], {}, {}
+    bar = tqdm(jobs, desc="benchmark runs", disable=progress is False, dynamic_ncols=True)
+    for label, seed, coef in bar:
+        run_cfg = cfg.run_config(label, seed, coef)
+        bar.set_postfix_str(f"{label} c={coef:g} seed {seed}")
+        res = run_config(run_cfg, out_dir=run_dir_for(run_cfg, root), progress=progress)
+        if coef and label in cfg.strategies:
+            results[label, seed] = res
+            rows.append({"strategy": label, "seed": seed, **res.summary()})
+        if label in cfg.curve_labels:
+            curves[label if label == hn_label else f"{label} (c = {coef:g})", seed] = res
+    return BenchmarkRuns(pd.DataFrame(rows), results, curves)
+
+
+def benchmark_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std over seeds per strategy (columns ``<metric>`` and ``<metric>_std`` for aca,
+    learning_accuracy, forgetting, train_time_s; ``seeds``), in the order the strategies first appear."""
+    metrics = ["aca", "learning_accuracy", "forgetting", "train_time_s"]
+    grouped = runs.groupby("strategy", sort=False)
+    out = grouped[metrics].mean()
+    out = out.join(grouped[metrics].std().fillna(0.0).add_suffix("_std")).join(grouped.size().rename("seeds"))
+    return out.reset_index()
+
+
+def benchmark_table(summary: pd.DataFrame, stream: str) -> pd.DataFrame:
+    """Table 2 as text: ACA, forgetting, learning accuracy (percent, mean ± std), train time (s) and seeds
+    per strategy; with the paper's columns (``paper ACA``, ``paper forgetting``, ``paper time``) when
+    ``stream`` is one of the paper's."""
+    def cell(metric: str, digits: int = 1) -> list[str]:
+        return [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(summary[metric], summary[f"{metric}_std"], strict=True)]
+
+    table = pd.DataFrame({"strategy": summary.strategy, "ACA (%)": cell("aca"), "forgetting (%)": cell("forgetting"),
+                          "learning acc. (%)": cell("learning_accuracy"), "train time (s)": cell("train_time_s", 0),
+                          "seeds": summary.seeds})
+    paper = paper_table2(stream)
+    if paper is not None:
+        paper = paper.rename(columns={"paper_aca": "paper ACA", "paper_forgetting": "paper forgetting",
+                                      "paper_time": "paper time (GPU)"})
+        table = table.merge(paper, on="strategy", how="left")
+    return table
+
+
+def memory_table(num_classes: int = 100, num_tasks: int = 20, buffer_size: int = 200, input_hw: int = 32,
+                 depths: tuple[int, ...] = (0, 1, 2, 3, 4)) -> pd.DataFrame:
+    """Table 6 computed from built objects: for each freeze depth k, the LR-k exemplar shape (the frozen
+    prefix run on one ``input_hw`` x ``input_hw`` image), its buffer in floats and MB (32-bit, MB =
+    2**20 bytes as the paper's numbers imply), and the HN-k hypernetwork's parameters (``num_classes``
+    outputs, ``num_tasks`` task embeddings) and MB."""
+    from phn.hyper.hypernet import HyperNetwork
+    from phn.models.resnet import build_prefix
+    from phn.models.target import GeneratedResNet
+
+    rows = []
+    for k in depths:
+        with torch.no_grad():
+            image = torch.zeros(1, 3, input_hw, input_hw)
+            shape = tuple(build_prefix(k).eval()(image).shape[1:]) if k else tuple(image.shape[1:])
+        hnet = HyperNetwork.for_target(GeneratedResNet(k, num_classes), num_tasks, HyperConfig())
+        hn_params = sum(p.numel() for p in hnet.parameters())
+        floats = buffer_size * int(np.prod(shape))
+        rows.append({"k": k, "LR": f"LR-{k}", "exemplar shape": " x ".join(map(str, shape)), "buffer floats": floats,
+                     "LR MB": floats * 4 / 2**20, "HN": "HN-F" if k == 0 else f"HN-{k}", "HN parameters": hn_params,
+                     "HN MB": hn_params * 4 / 2**20})
+    return pd.DataFrame(rows)
+
+
+def paper_memory_check(cifar: pd.DataFrame, tiny: pd.DataFrame) -> pd.DataFrame:
+    """Computed Table 6 (:func:`memory_table` for CIFAR-100 and TinyImageNet as printed) against the
+    paper's numbers: one row per (benchmark, quantity, k) with ``paper``, ``computed`` and ``equal``
+    (parameters exactly; MB at the paper's two decimals)."""
+    rows = []
+    for name, table in (("split-cifar100", cifar), ("split-tinyimagenet", tiny)):
+        for row in table.to_dict("records"):
+            params, hn_mb = PAPER_TABLE6_HN[row["k"]]
+            for quantity, paper in (("HN parameters", params), ("HN MB", hn_mb),
+                                    ("LR MB", PAPER_TABLE6_LR_MB[name][row["k"]])):
+                value = row[quantity]
+                equal = value == paper if quantity == "HN parameters" else abs(value - paper) <= 0.0051
+                rows.append({"benchmark": name, "quantity": quantity, "k": row["k"], "paper": paper,
+                             "computed": value, "equal": bool(equal)})
+    return pd.DataFrame(rows)
+
+
+def experience_curves(curves: dict[tuple[str, int], Results], experiences: int = 3) -> pd.DataFrame:
+    """Figure 8: accuracy (percent) of experiences 1..``experiences`` over training steps, one row per
+    (model, seed, evaluation): model, seed, global_step, trained_experience, experience (1-based),
+    accuracy."""
+    frames = []
+    for (model, seed), res in curves.items():
+        table = res.curves
+        if table.empty:
+            continue
+        table = table[table.evaluated_experience < experiences]
+        frames.append(pd.DataFrame({"model": model, "seed": seed, "global_step": table.global_step,
+                                    "trained_experience": table.trained_experience + 1,
+                                    "experience": table.evaluated_experience + 1, "accuracy": 100 * table.accuracy}))
+    columns = ["model", "seed", "global_step", "trained_experience", "experience", "accuracy"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def stability(curves: dict[tuple[str, int], Results], experiences: int = 3) -> pd.DataFrame:
+    """Figure 8's claim in numbers, per model (mean over seeds): learning accuracy and forgetting of the
+    first ``experiences`` experiences (percent), from each run's accuracy matrix."""
+    from phn import metrics
+
+    rows = []
+    for (model, seed), res in curves.items():
+        acc = res.acc
+        n = min(experiences, acc.shape[0])
+        rows.append({"model": model, "seed": seed,
+                     "learning_accuracy": 100 * float(np.mean(metrics.learning_accuracies(acc)[:n])),
+                     "forgetting": 100 * float(np.mean(metrics.forgettings(acc)[:n]))})
+    return pd.DataFrame(rows).groupby("model", sort=False)[["learning_accuracy", "forgetting"]].mean().reset_index()
+
+
+def _verdict(outcomes: list[bool], paper_setting: bool) -> Verdict:
+    if not outcomes:
+        return "inconclusive"
+    if all(outcomes):
+        return "holds" if paper_setting else "holds qualitatively"
+    return "does not hold at this scale" if not any(outcomes) else "inconclusive"
+
+
+def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.DataFrame | None,
+                       memory: pd.DataFrame | None, configuration: str, margin: float = 1.0) -> list[Finding]:
+    """The ledger's findings of the benchmark notebook.
+
+    - ``method-forgetting``: every HN-k forgets less (by over ``margin`` points) than every LR-k and Naive.
+    - ``table2-hn-beats-lr``: HN-k's ACA above LR-k's at each depth with both (by over ``margin``).
+    - ``table2-hn2-near-hnf``: HN-2 within 2 points of HN-F's ACA (or above) and faster to train.
+    - ``figure8-stability``: at ``curve_depth``, HN-k forgets experiences 1..3 less than LR-k (c = 1)
+      and learns them less well.
+    - ``table6-memory`` (``memory``: :func:`paper_memory_check`): every computed number equals the
+      paper's.
+
+    Verdicts: all parts hold: ``holds`` in the paper's setting (:attr:`BenchmarkConfig.paper_setting`),
+    else ``holds qualitatively``; none: ``does not hold at this scale``; some: ``inconclusive``.
+    """
+    by = summary.set_index("strategy")
+    findings = []
+    hn = [s for s in by.index if s.startswith("HN-")]
+    others = [s for s in by.index if s.startswith("LR-") or s == "Naive"]
+    if hn and others:
+        worst_hn, best_other = by.loc[hn, "forgetting"].max(), by.loc[others, "forgetting"].min()
+        text = ", ".join(f"{s} {by.loc[s, 'forgetting']:.1f}" for s in [*others, *hn])
+        findings.append(Finding("method-forgetting", f"forgetting (points): {text}; the most an HN forgets is "
+                                f"{worst_hn:.1f}, the least LR/Naive forget {best_other:.1f}.",
+                                _verdict([worst_hn + margin < best_other], cfg.paper_setting), configuration))
+    pairs = [k for k in range(1, 5) if f"HN-{k}" in by.index and f"LR-{k}" in by.index]
+    if pairs:
+        outcomes = [by.loc[f"HN-{k}", "aca"] > by.loc[f"LR-{k}", "aca"] + margin for k in pairs]
+        text = "; ".join(f"HN-{k} {by.loc[f'HN-{k}', 'aca']:.1f} vs LR-{k} {by.loc[f'LR-{k}', 'aca']:.1f}" for k in pairs)
+        findings.append(Finding("table2-hn-beats-lr", f"ACA (%): {text}; HN-k ahead at {sum(outcomes)} of "
+                                f"{len(pairs)} depths.", _verdict(outcomes, cfg.paper_setting), configuration))
+    if {"HN-2", "HN-F"} <= set(by.index):
+        h2, hf = by.loc["HN-2"], by.loc["HN-F"]
+        outcomes = [h2.aca >= hf.aca - 2, h2.train_time_s < hf.train_time_s]
+        findings.append(Finding("table2-hn2-near-hnf", f"HN-2 {h2.aca:.1f} % ACA in {h2.train_time_s:.0f} s, HN-F "
+                                f"{hf.aca:.1f} % in {hf.train_time_s:.0f} s (train time on this machine, "
+                                f"{h2.train_time_s / hf.train_time_s:.2f}x).", _verdict(outcomes, cfg.paper_setting),
+                                configuration))
+    if stable is not None and not stable.empty:
+        rows = stable.set_index("model")
+        lr, hn_model = f"LR-{cfg.curve_depth} (c = 1)", f"HN-{cfg.curve_depth}"
+        if {lr, hn_model} <= set(rows.index):
+            a, b = rows.loc[hn_model], rows.loc[lr]
+            outcomes = [a.forgetting + margin < b.forgetting, a.learning_accuracy < b.learning_accuracy]
+            findings.append(Finding("figure8-stability", f"experiences 1-3: {hn_model} forgets {a.forgetting:.1f} "
+                                    f"and learns {a.learning_accuracy:.1f} %, {lr} forgets {b.forgetting:.1f} and "
+                                    f"learns {b.learning_accuracy:.1f} %.", _verdict(outcomes, cfg.paper_setting),
+                                    configuration))
+    if memory is not None:
+        equal = int(memory.equal.sum())
+        findings.append(Finding("table6-memory", f"{equal} of {len(memory)} numbers computed from built "
+                                "hypernetworks and prefixes equal the paper's (parameters exactly, MB to two "
+                                "decimals).", "holds" if equal == len(memory) else "does not hold at this scale",
+                                "the paper's configuration: 100 outputs, 20 tasks, buffers 200 (32 x 32) and 400 "
+                                "(64 x 64)"))
+    return findings
+
+
+__all__ = [
+    "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "benchmark_findings",
+    "benchmark_summary", "benchmark_table", "experience_curves", "memory_table", "paper_memory_check",
+    "run_benchmarks", "stability", "strategy_sections",
+]

@@ -1,0 +1,132 @@
+"""Appendix E (Figure 12): the cosine similarity of the look-ahead's two gradients.
+
+Every HN step after the first experience logs ``cos(g1, g2)`` (``steps.csv``, column ``cos``): g1 is
+the gradient of the cross-entropy, g2 the regulariser's gradient taken at the virtual update (Algorithm
+1). The paper shows it negative for HN-4 throughout the first epoch of experience 2, whatever the seed.
+
+The runs are the benchmark notebook's (:class:`phn.experiments.benchmarks.BenchmarkConfig` with the
+same sizes gives the same run configurations), so after that notebook this one trains only the seeds
+and depths it adds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from phn.config import ConfigError, smoke_enabled
+from phn.experiments.benchmarks import BenchmarkConfig
+from phn.ledger import Finding, Verdict
+from phn.results import Results
+from phn.train import run_config, run_dir_for
+
+
+@dataclass(frozen=True)
+class CosineConfig:
+    """The gradient-similarity experiment. Every field is a notebook parameter; the sizes mean what they
+    mean in :class:`~phn.experiments.benchmarks.BenchmarkConfig` (same defaults, so runs are shared).
+
+    Attributes:
+        depths: freeze depths of the HN-k runs (1..4; the paper's figure: 4).
+        seeds: one run per seed (the paper: several).
+        smoothing: steps in the rolling mean drawn over the per-step values.
+    """
+
+    stream: str = "split-fashionmnist"
+    depths: tuple[int, ...] = (4, 2)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    classes_per_experience: int | None = None
+    max_per_class: int | None = 120
+    epochs: int = 2
+    batch_size: int = 16
+    buffer_size: int = 20
+    curve_depth: int = 3
+    eval_every: int = 10
+    smoothing: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.depths or any(not 1 <= k <= 4 for k in self.depths):
+            raise ConfigError(f"CosineConfig.depths must be freeze depths in 1..4, got {list(self.depths)}")
+        if self.smoothing < 1:
+            raise ConfigError(f"CosineConfig.smoothing must be positive, got {self.smoothing}")
+        self.benchmark()  # validates the shared fields
+
+    def benchmark(self) -> BenchmarkConfig:
+        """The benchmark configuration whose HN-k runs these are."""
+        fields = {f.name for f in dataclasses.fields(BenchmarkConfig)} - {"strategies"}
+        return BenchmarkConfig(strategies=tuple(f"HN-{k}" for k in self.depths),
+                               **{name: getattr(self, name) for name in fields})
+
+    def smoke_sized(self) -> CosineConfig:
+        """Under the test suite (``PHN_SMOKE=1``): the first depth, one seed, 20 images per class, 1 epoch."""
+        if not smoke_enabled():
+            return self
+        return dataclasses.replace(self, depths=self.depths[:1], seeds=self.seeds[:1],
+                                   max_per_class=min(self.max_per_class or 20, 20), epochs=1, eval_every=2)
+
+
+def run_cosine(cfg: CosineConfig, root: str | os.PathLike | None = None,
+               progress: bool | None = None) -> dict[tuple[str, int], Results]:
+    """Train (or load from the cache) HN-k for every depth and seed; results by (label, seed)."""
+    bench = cfg.benchmark()
+    jobs = [(label, seed) for label in bench.strategies for seed in cfg.seeds]
+    results = {}
+    for label, seed in tqdm(jobs, desc="cosine runs", disable=progress is False, dynamic_ncols=True):
+        run_cfg = bench.run_config(label, seed)
+        results[label, seed] = run_config(run_cfg, out_dir=run_dir_for(run_cfg, root), progress=progress)
+    return results
+
+
+def cosine_steps(results: dict[tuple[str, int], Results]) -> pd.DataFrame:
+    """One row per logged step with a cosine: model, seed, experience (1-based), epoch (1-based), step
+    (within the experience, from 0), cos. The first experience has none (no look-ahead there)."""
+    frames = []
+    for (model, seed), res in results.items():
+        steps = res.steps
+        if steps.empty or "cos" not in steps:
+            continue
+        steps = steps.dropna(subset=["cos"])
+        frames.append(pd.DataFrame({"model": model, "seed": seed, "experience": steps.experience + 1,
+                                    "epoch": steps.epoch + 1, "step": steps.groupby("experience").cumcount(),
+                                    "cos": steps.cos}))
+    columns = ["model", "seed", "experience", "epoch", "step", "cos"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def negative_share(steps: pd.DataFrame, by: tuple[str, ...] = ("model", "experience")) -> pd.DataFrame:
+    """Per group: ``mean_cos``, ``negative_share`` (percent of steps with cos < 0) and ``steps``."""
+    grouped = steps.groupby(list(by), sort=False).cos
+    out = grouped.agg(mean_cos="mean", steps="size").join(grouped.apply(lambda c: 100 * float(np.mean(c < 0)))
+                                                          .rename("negative_share"))
+    return out.reset_index()
+
+
+def figure12(steps: pd.DataFrame, model: str = "HN-4") -> pd.DataFrame:
+    """The steps of the paper's figure: ``model``, first epoch of experience 2."""
+    return steps[(steps.model == model) & (steps.experience == 2) & (steps.epoch == 1)]
+
+
+def cosine_findings(steps: pd.DataFrame, configuration: str, model: str = "HN-4",
+                    paper_setting: bool = False) -> list[Finding]:
+    """The ledger's finding for ``figure12-cosine``: per seed, the mean cosine over the first epoch of
+    experience 2 of ``model``. Negative on every seed: ``holds`` (``holds qualitatively`` outside the
+    paper's setting); non-negative on every seed: ``does not hold at this scale``; mixed:
+    ``inconclusive``. No finding when ``model`` did not run."""
+    first = figure12(steps, model)
+    if first.empty:
+        return []
+    per_seed = negative_share(first, by=("seed",))
+    outcomes = list(per_seed.mean_cos < 0)
+    verdict: Verdict = (("holds" if paper_setting else "holds qualitatively") if all(outcomes) else
+                        "does not hold at this scale" if not any(outcomes) else "inconclusive")
+    text = "; ".join(f"seed {row.seed}: mean {row.mean_cos:+.3f}, {row.negative_share:.0f} % of {row.steps} steps "
+                     "negative" for row in per_seed.itertuples())
+    return [Finding("figure12-cosine", f"{model}, first epoch of experience 2: {text}.", verdict, configuration)]
+
+
+__all__ = ["CosineConfig", "cosine_findings", "cosine_steps", "figure12", "negative_share", "run_cosine"]
