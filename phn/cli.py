@@ -21,7 +21,7 @@ import sys
 import typing
 from collections.abc import Sequence
 
-from phn.config import ConfigError, EvalOrder, RunConfig, from_dict
+from phn.config import DEFAULT_EWC_LAMBDA, ConfigError, EvalOrder, RunConfig, from_dict
 
 EVAL_ORDERS = list(typing.get_args(EvalOrder))
 
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="normalisation of the generated layers")
     m.add_argument("--prefix-norm", default="running", choices=["running", "batch"],
                    help="BN of the non-generated layers: running statistics, or the authors' batch statistics")
-    m.add_argument("--ewc-lambda", type=float, default=100.0, help="EWC penalty coefficient")
+    m.add_argument("--ewc-lambda", type=float, default=DEFAULT_EWC_LAMBDA, help="EWC penalty coefficient")
     m.add_argument("--buffer-size", type=int, default=200, help="latent replay buffer size")
     m.add_argument("--replay-coef", type=float, default=1.0, help="latent replay coefficient c")
 

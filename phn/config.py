@@ -119,6 +119,10 @@ class TrainConfig:
 
 
 StrategyName = Literal["naive", "ewc", "lr", "hn"]
+# EWC's penalty: the paper does not state it. Chosen by the ablation notebook's sweep on tuning seeds
+# (100 and 101: class orders and initialisations no reported number uses), Split-FashionMNIST at the
+# benchmark's size: mean ACA 71.7 / 73.3 / 85.6 / 77.5 / 85.1 % for lambda 1 / 100 / 1e3 / 1e4 / 1e5.
+DEFAULT_EWC_LAMBDA = 1000.0
 
 
 @dataclass(frozen=True)
@@ -128,13 +132,13 @@ class StrategyConfig:
     Attributes:
         name: ``"naive"``, ``"ewc"``, ``"lr"`` (latent replay LR-k) or ``"hn"`` (partial hypernetwork
             HN-k; with ``ModelConfig.freeze_depth = 0`` it is HN-F). k comes from ``ModelConfig``.
-        ewc_lambda: EWC penalty coefficient (not stated in the paper; our default 100).
+        ewc_lambda: EWC penalty coefficient (not stated in the paper; :data:`DEFAULT_EWC_LAMBDA`).
         buffer_size: latent replay buffer (paper: 200 for CIFAR-100, 400 for TinyImageNet).
         replay_coef: c, weight of the replayed cross-entropy (paper: 0 or 1).
     """
 
     name: StrategyName = "hn"
-    ewc_lambda: float = 100.0
+    ewc_lambda: float = DEFAULT_EWC_LAMBDA
     buffer_size: int = 200
     replay_coef: float = 1.0
 
@@ -305,7 +309,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig", "config_table", "from_dict",
+    "DEFAULT_EWC_LAMBDA", "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig",
+    "config_table", "from_dict",
     "smoke_enabled",
     "smoke_sized", "to_dict",
 ]

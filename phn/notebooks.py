@@ -94,6 +94,28 @@ def execute(input_path: str | os.PathLike, output_path: str | os.PathLike,
         os.replace(partial_claims, claims)
 
 
+def durations(directory: str | os.PathLike) -> "pd.DataFrame":
+    """How long each notebook executed by papermill in ``directory`` ran (from the ``papermill``
+    metadata papermill writes into its output): notebook, minutes, the parameters given (``-p``; empty
+    = the defaults), finished (UTC). Half-executed ``.partial.ipynb`` files and notebooks without that
+    metadata are left out."""
+    import json
+
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(directory).glob("*.ipynb")):
+        if path.name.endswith(".partial.ipynb"):
+            continue
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        if meta.get("duration") is None:
+            continue
+        given = meta.get("parameters") or {}
+        rows.append({"notebook": path.stem, "minutes": meta["duration"] / 60,
+                     "parameters": ", ".join(f"{k} = {v}" for k, v in given.items()), "finished": meta.get("end_time")})
+    return pd.DataFrame(rows, columns=["notebook", "minutes", "parameters", "finished"])
+
+
 def parse_assignments(pairs: Sequence[Sequence[str]], yaml_texts: Sequence[str] = ()) -> dict[str, Any]:
     """``-p name value`` pairs and ``-y`` YAML mappings into one parameter dict (later wins)."""
     import yaml
@@ -109,4 +131,4 @@ def parse_assignments(pairs: Sequence[Sequence[str]], yaml_texts: Sequence[str] 
     return parameters
 
 
-__all__ = ["check_parameters", "execute", "notebook_parameters", "parse_assignments", "parse_value"]
+__all__ = ["check_parameters", "durations", "execute", "notebook_parameters", "parse_assignments", "parse_value"]

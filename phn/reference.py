@@ -68,6 +68,12 @@ PAPER_TABLE6_LR_MB: dict[str, dict[int, float]] = {
 }
 
 
+# The paper's Table 3: lookup dimension d -> (HN-F parameters with 10 outputs and 10 tasks, compression
+# level in percent relative to d = 64, as printed).
+PAPER_TABLE3: dict[int, tuple[int, int]] = {4: (451_661, 59), 8: (496_489, 55), 16: (586_145, 47), 32: (765_457, 31),
+                                            64: (1_124_081, 0)}
+
+
 def paper_table2(stream: str) -> pd.DataFrame | None:
     """The paper's Table 2 for ``stream`` (``"split-cifar100"`` or ``"split-tinyimagenet"``), one row per
     strategy: ``paper_aca``, ``paper_forgetting`` ("mean ± std" text) and ``paper_time`` (minutes on
@@ -79,4 +85,4 @@ def paper_table2(stream: str) -> pd.DataFrame | None:
                           "paper_time": f"~{t} min"} for name, (a, sa, f, sf, t) in table.items()])
 
 
-__all__ = ["PAPER_TABLE6_HN", "PAPER_TABLE6_LR_MB", "authors_release_fashionmnist", "paper_table2"]
+__all__ = ["PAPER_TABLE3", "PAPER_TABLE6_HN", "PAPER_TABLE6_LR_MB", "authors_release_fashionmnist", "paper_table2"]

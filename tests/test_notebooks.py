@@ -66,3 +66,10 @@ def test_claims_land_beside_the_output_and_feed_the_ledger(tmp_path):
     ledger = nbformat.read(tmp_path / "ledger.ipynb", as_version=4)
     text = "".join(out.get("data", {}).get("text/markdown", "") for cell in ledger.cells for out in cell.get("outputs", []))
     assert "cos < 0 on 3 seed" in text and "holds: **1**" in text and "not measured" in text
+    assert "Total: **" in text  # the time of the notebooks beside it
+    from phn.notebooks import durations
+
+    (tmp_path / "half.partial.ipynb").write_text("{}")
+    times = durations(tmp_path).set_index("notebook")
+    assert list(times.index) == ["ledger", "stale"] and times.loc["stale", "parameters"] == "x = 3"
+    assert (times.minutes > 0).all()
