@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from phn.config import ConfigError, HyperConfig, RunConfig, smoke_enabled
-from phn.experiments.benchmarks import BenchmarkConfig
+from phn.experiments.benchmarks import StreamSizes
 from phn.experiments.compare import with_overrides
 from phn.experiments.fidelity import MODES
 from phn.ledger import Finding, Verdict
@@ -52,12 +52,12 @@ class Job:
 
 
 @dataclass(frozen=True)
-class AblationConfig:
-    """The ablations. Every field is a notebook parameter; the first block means what it means in
-    :class:`~phn.experiments.benchmarks.BenchmarkConfig` (same defaults, so runs are shared).
+class AblationConfig(StreamSizes):
+    """The ablations: :class:`~phn.experiments.benchmarks.StreamSizes` (the benchmark's runs) plus the
+    grids below. Every field is a notebook parameter.
 
     Attributes:
-        seeds: seeds of every ablation but ``ewc_lambda``.
+        seeds: seeds of every ablation but ``ewc_lambda`` (default 0).
         lookup_dims, lookup_depth: d values (paper: 4, 8, 16, 32, 64) and the HN-k they train.
         lookahead_depths: k of Table 4 (0 = HN-F).
         order_depths: k of Table 5 (second order costs most at small k).
@@ -74,15 +74,7 @@ class AblationConfig:
         selection_lrs, selection_embeddings, selection_depth: its grid.
     """
 
-    stream: str = "split-fashionmnist"
     seeds: tuple[int, ...] = (0,)
-    classes_per_experience: int | None = None
-    max_per_class: int | None = 120
-    epochs: int = 2
-    batch_size: int = 16
-    buffer_size: int = 20
-    curve_depth: int = 3
-    eval_every: int = 10
     lookup_dims: tuple[int, ...] = (4, 8, 16, 32, 64)
     lookup_depth: int = 2
     lookahead_depths: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -99,15 +91,15 @@ class AblationConfig:
     selection_depth: int = 4
 
     def __post_init__(self) -> None:
-        self.benchmark()  # validates the shared fields
+        super().__post_init__()
         for name in ("lookup_depth", "selection_depth"):
             if not 1 <= getattr(self, name) <= 4:
                 raise ConfigError(f"AblationConfig.{name} must be in 1..4, got {getattr(self, name)}")
         for name in ("lookahead_depths", "order_depths", "beta_depths"):
             if any(not 0 <= k <= 4 for k in getattr(self, name)):
                 raise ConfigError(f"AblationConfig.{name} must hold freeze depths in 0..4, got {list(getattr(self, name))}")
-        if not self.seeds or not self.ewc_seeds:
-            raise ConfigError("AblationConfig: seeds and ewc_seeds must not be empty")
+        if not self.ewc_seeds:
+            raise ConfigError("AblationConfig.ewc_seeds must not be empty")
         if set(self.ewc_seeds) & set(self.seeds):
             raise ConfigError(f"AblationConfig.ewc_seeds must differ from seeds (tuning seeds), got {list(self.ewc_seeds)}")
         if any(d < 1 for d in self.lookup_dims) or any(b < 0 for b in self.betas) or any(x < 0 for x in self.ewc_lambdas):
@@ -116,11 +108,6 @@ class AblationConfig:
             raise ConfigError(f"AblationConfig.norm_eval_batch_size must be positive, got {self.norm_eval_batch_size}")
         if any(lr <= 0 for lr in self.selection_lrs) or any(e < 1 for e in self.selection_embeddings):
             raise ConfigError("AblationConfig: selection_lrs and selection_embeddings must be positive")
-
-    def benchmark(self) -> BenchmarkConfig:
-        """The benchmark configuration these runs vary."""
-        fields = {f.name for f in dataclasses.fields(BenchmarkConfig)} - {"strategies"}
-        return BenchmarkConfig(**{name: getattr(self, name) for name in fields})
 
     def smoke_sized(self) -> AblationConfig:
         """Under the test suite (``PHN_SMOKE=1``): two values per grid, one seed, 20 images per class,

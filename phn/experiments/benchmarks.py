@@ -56,13 +56,14 @@ def strategy_sections(label: str, buffer_size: int = 200, replay_coef: float = 1
 
 
 @dataclass(frozen=True)
-class BenchmarkConfig:
-    """The benchmark (Section 4.3). Every field is a notebook parameter.
+class StreamSizes:
+    """The stream and sizes that the benchmark, cosine and ablation notebooks share: with the same values
+    their run configurations are the same, so each run is trained once (results cache). Every field is
+    a notebook parameter.
 
     Attributes:
         stream: a split stream (offline default ``split-fashionmnist``, 5 x 2 classes; the paper:
             ``split-cifar100``, 20 x 5, and ``split-tinyimagenet``, 20 x 10).
-        strategies: paper labels (:data:`TABLE2_STRATEGIES` by default).
         seeds: one run per seed (model init and class order).
         classes_per_experience: None: the stream's default.
         max_per_class: first N training and test images per class (None: all).
@@ -79,7 +80,6 @@ class BenchmarkConfig:
     """
 
     stream: str = "split-fashionmnist"
-    strategies: tuple[str, ...] = TABLE2_STRATEGIES
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int | None = None
     max_per_class: int | None = 120
@@ -90,23 +90,42 @@ class BenchmarkConfig:
     eval_every: int = 10
 
     def __post_init__(self) -> None:
+        name = type(self).__name__
         if not self.stream.startswith("split-"):
-            raise ConfigError(f"BenchmarkConfig.stream must be a split stream (split-<dataset>), got {self.stream!r}")
+            raise ConfigError(f"{name}.stream must be a split stream (split-<dataset>), got {self.stream!r}")
+        if not self.seeds:
+            raise ConfigError(f"{name}.seeds must not be empty")
+        if not 1 <= self.curve_depth <= 4:
+            raise ConfigError(f"{name}.curve_depth must be in 1..4, got {self.curve_depth}")
+        for field in ("epochs", "batch_size", "eval_every"):
+            if getattr(self, field) < 1:
+                raise ConfigError(f"{name}.{field} must be positive, got {getattr(self, field)}")
+        for field in ("classes_per_experience", "max_per_class"):
+            value = getattr(self, field)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}.{field} must be positive or None, got {value}")
+        if self.buffer_size < 0:
+            raise ConfigError(f"{name}.buffer_size must be >= 0, got {self.buffer_size}")
+
+    def benchmark(self, strategies: tuple[str, ...] = ()) -> BenchmarkConfig:
+        """The benchmark configuration with these sizes (and ``strategies``, default: Table 2's)."""
+        sizes = {f.name: getattr(self, f.name) for f in dataclasses.fields(StreamSizes)}
+        return BenchmarkConfig(**sizes, strategies=tuple(strategies) or TABLE2_STRATEGIES)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig(StreamSizes):
+    """The benchmark (Section 4.3): :class:`StreamSizes` plus ``strategies``, paper labels
+    (:data:`TABLE2_STRATEGIES` by default). Every field is a notebook parameter."""
+
+    strategies: tuple[str, ...] = TABLE2_STRATEGIES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.strategies:
+            raise ConfigError("BenchmarkConfig.strategies must not be empty")
         for label in self.strategies:
             strategy_sections(label)
-        if not self.strategies or not self.seeds:
-            raise ConfigError("BenchmarkConfig: strategies and seeds must not be empty")
-        if not 1 <= self.curve_depth <= 4:
-            raise ConfigError(f"BenchmarkConfig.curve_depth must be in 1..4, got {self.curve_depth}")
-        for name in ("epochs", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"BenchmarkConfig.{name} must be positive, got {getattr(self, name)}")
-        for name in ("classes_per_experience", "max_per_class"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"BenchmarkConfig.{name} must be positive or None, got {value}")
-        if self.buffer_size < 0:
-            raise ConfigError(f"BenchmarkConfig.buffer_size must be >= 0, got {self.buffer_size}")
 
     @property
     def curve_labels(self) -> tuple[str, str]:
@@ -349,7 +368,7 @@ def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.D
 
 
 __all__ = [
-    "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "benchmark_findings",
+    "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "StreamSizes", "benchmark_findings",
     "benchmark_summary", "benchmark_table", "experience_curves", "memory_table", "paper_memory_check",
     "run_benchmarks", "stability", "strategy_sections",
 ]

@@ -20,47 +20,37 @@ import pandas as pd
 from tqdm import tqdm
 
 from phn.config import ConfigError, smoke_enabled
-from phn.experiments.benchmarks import BenchmarkConfig
+from phn.experiments.benchmarks import BenchmarkConfig, StreamSizes
 from phn.ledger import Finding, Verdict
 from phn.results import Results
 from phn.train import run_config, run_dir_for
 
 
 @dataclass(frozen=True)
-class CosineConfig:
-    """The gradient-similarity experiment. Every field is a notebook parameter; the sizes mean what they
-    mean in :class:`~phn.experiments.benchmarks.BenchmarkConfig` (same defaults, so runs are shared).
+class CosineConfig(StreamSizes):
+    """The gradient-similarity experiment: :class:`~phn.experiments.benchmarks.StreamSizes` (the
+    benchmark's runs) plus the fields below. Every field is a notebook parameter.
 
     Attributes:
+        seeds: one run per seed (the paper: several; default 0, 1, 2).
         depths: freeze depths of the HN-k runs (1..4; the paper's figure: 4).
-        seeds: one run per seed (the paper: several).
         smoothing: steps in the rolling mean drawn over the per-step values.
     """
 
-    stream: str = "split-fashionmnist"
-    depths: tuple[int, ...] = (4, 2)
     seeds: tuple[int, ...] = (0, 1, 2)
-    classes_per_experience: int | None = None
-    max_per_class: int | None = 120
-    epochs: int = 2
-    batch_size: int = 16
-    buffer_size: int = 20
-    curve_depth: int = 3
-    eval_every: int = 10
+    depths: tuple[int, ...] = (4, 2)
     smoothing: int = 10
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.depths or any(not 1 <= k <= 4 for k in self.depths):
             raise ConfigError(f"CosineConfig.depths must be freeze depths in 1..4, got {list(self.depths)}")
         if self.smoothing < 1:
             raise ConfigError(f"CosineConfig.smoothing must be positive, got {self.smoothing}")
-        self.benchmark()  # validates the shared fields
 
-    def benchmark(self) -> BenchmarkConfig:
-        """The benchmark configuration whose HN-k runs these are."""
-        fields = {f.name for f in dataclasses.fields(BenchmarkConfig)} - {"strategies"}
-        return BenchmarkConfig(strategies=tuple(f"HN-{k}" for k in self.depths),
-                               **{name: getattr(self, name) for name in fields})
+    def benchmark(self, strategies: tuple[str, ...] = ()) -> BenchmarkConfig:
+        """The benchmark configuration whose HN-k runs these are (``strategies``: the HN-k of ``depths``)."""
+        return super().benchmark(tuple(strategies) or tuple(f"HN-{k}" for k in self.depths))
 
     def smoke_sized(self) -> CosineConfig:
         """Under the test suite (``PHN_SMOKE=1``): the first depth, one seed, 20 images per class, 1 epoch."""
