@@ -208,6 +208,17 @@ def ledger_table(directory: str | os.PathLike, claims: Iterable[Claim] = CLAIMS)
     return pd.DataFrame(rows, columns=["where", "claim", "paper", "ours", "verdict", "configuration", "notebook"])
 
 
+def verdict_from(outcomes: Sequence[bool], paper_setting: bool, most: bool = False) -> Verdict:
+    """The verdict of a claim checked in several parts (depths, seeds, ...): every part holds (or, with
+    ``most``, more than half do): ``holds`` in the paper's setting, else ``holds qualitatively``; none:
+    ``does not hold at this scale``; some, or no parts: ``inconclusive``."""
+    if not outcomes:
+        return "inconclusive"
+    if all(outcomes) or (most and sum(outcomes) > len(outcomes) / 2):
+        return "holds" if paper_setting else "holds qualitatively"
+    return "does not hold at this scale" if not any(outcomes) else "inconclusive"
+
+
 def findings_markdown(findings: Sequence[Finding]) -> str:
     """Findings as a Markdown list: the claim in the paper's words, the verdict in bold, our numbers."""
     claims = {c.id: c for c in CLAIMS}
@@ -221,6 +232,6 @@ def verdict_counts(table: pd.DataFrame) -> pd.Series:
 
 
 __all__ = [
-    "CLAIMS", "Claim", "Finding", "VERDICTS", "Verdict", "claims_directory", "claims_path", "describe", "findings_markdown", "ledger_table",
+    "CLAIMS", "Claim", "Finding", "VERDICTS", "Verdict", "claims_directory", "claims_path", "describe", "findings_markdown", "ledger_table", "verdict_from",
     "load_findings", "record", "verdict_counts",
 ]

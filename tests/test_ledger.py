@@ -55,3 +55,13 @@ def test_default_path_follows_the_notebook_runner(tmp_path, monkeypatch):
     assert ledger.claims_directory() == tmp_path / "book"
     written = record("noise", [])
     assert written == tmp_path / "book" / "noise.partial.claims.json" and json.loads(written.read_text())["findings"] == []
+
+
+def test_verdict_from_parts():
+    from phn.ledger import verdict_from
+
+    assert verdict_from([True, True], paper_setting=False) == "holds qualitatively"
+    assert verdict_from([True, True], paper_setting=True) == "holds"
+    assert verdict_from([False, False], paper_setting=True) == "does not hold at this scale"
+    assert verdict_from([True, False], paper_setting=False) == "inconclusive" and verdict_from([], True) == "inconclusive"
+    assert verdict_from([True, True, False], paper_setting=False, most=True) == "holds qualitatively"

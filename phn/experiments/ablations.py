@@ -30,7 +30,7 @@ from phn.config import ConfigError, HyperConfig, RunConfig, smoke_enabled
 from phn.experiments.benchmarks import StreamSizes
 from phn.experiments.compare import with_overrides
 from phn.experiments.fidelity import MODES
-from phn.ledger import Finding, Verdict
+from phn.ledger import Finding, verdict_from
 from phn.reference import PAPER_TABLE3
 from phn.results import Results
 from phn.train import run_config, run_dir_for
@@ -206,14 +206,7 @@ def lookup_table(dims: tuple[int, ...] = (4, 8, 16, 32, 64), num_classes: int = 
     return pd.DataFrame(rows)
 
 
-def _verdict(outcomes: list[bool], paper_setting: bool, most: bool = False) -> Verdict:
-    """All hold (or, with ``most``, more than half): holds (qualitatively outside the paper's setting);
-    none: does not hold; otherwise inconclusive."""
-    if not outcomes:
-        return "inconclusive"
-    if all(outcomes) or (most and sum(outcomes) > len(outcomes) / 2):
-        return "holds" if paper_setting else "holds qualitatively"
-    return "does not hold at this scale" if not any(outcomes) else "inconclusive"
+MIN_TIMED_S = 60.0  # train times below this are too short to compare on a shared machine
 
 
 def ablation_findings(cfg: AblationConfig, runs: pd.DataFrame, lookup: pd.DataFrame | None,
@@ -221,7 +214,8 @@ def ablation_findings(cfg: AblationConfig, runs: pd.DataFrame, lookup: pd.DataFr
     """The ledger's findings: ``table3-lookup`` (every printed row of Table 3 reproduced from built
     objects), ``table4-lookahead`` (the look-ahead's ACA above none's by over ``margin`` at most depths,
     as the paper says "in most cases"), ``table5-second-order`` (second order within 2 points of first
-    order's ACA, and slower)."""
+    order's ACA, and slower where both runs trained for at least :data:`MIN_TIMED_S` seconds: shorter
+    times are not compared, as noise on a shared machine is as large as the difference)."""
     paper = cfg.benchmark().paper_setting
     findings = []
     if lookup is not None and lookup["equal"].notna().any():
@@ -241,18 +235,21 @@ def ablation_findings(cfg: AblationConfig, runs: pd.DataFrame, lookup: pd.DataFr
                              "the time)" for m in wide.index)
             findings.append(Finding("table4-lookahead", f"ACA with vs without look-ahead: {text}; ahead by over "
                                     f"{margin:g} point at {sum(outcomes)} of {len(outcomes)} depths.",
-                                    _verdict(outcomes, paper, most=True), configuration))
+                                    verdict_from(outcomes, paper, most=True), configuration))
     table = ablation_table(runs, "order")
     if not table.empty:
         wide = table.pivot(index="model", columns="variant", values=["aca", "train_time_s"])
         if {"first", "second"} <= set(wide.columns.get_level_values(1)):
+            times = wide["train_time_s"]
+            timed = bool((times[["first", "second"]] >= MIN_TIMED_S).all(axis=None))
             outcomes = [bool(abs(wide.loc[m, ("aca", "second")] - wide.loc[m, ("aca", "first")]) <= 2
-                             and wide.loc[m, ("train_time_s", "second")] > wide.loc[m, ("train_time_s", "first")])
-                        for m in wide.index]
-            text = "; ".join(f"{m}: first {wide.loc[m, ('aca', 'first')]:.1f} % in {wide.loc[m, ('train_time_s', 'first')]:.0f} s, "
-                             f"second {wide.loc[m, ('aca', 'second')]:.1f} % in {wide.loc[m, ('train_time_s', 'second')]:.0f} s"
+                             and (not timed or times.loc[m, "second"] > times.loc[m, "first"])) for m in wide.index]
+            text = "; ".join(f"{m}: first {wide.loc[m, ('aca', 'first')]:.1f} % in {times.loc[m, 'first']:.0f} s, "
+                             f"second {wide.loc[m, ('aca', 'second')]:.1f} % in {times.loc[m, 'second']:.0f} s"
                              for m in wide.index)
-            findings.append(Finding("table5-second-order", text + ".", _verdict(outcomes, paper), configuration))
+            if not timed:
+                text += f" (runs under {MIN_TIMED_S:.0f} s: accuracy compared, times not)"
+            findings.append(Finding("table5-second-order", text + ".", verdict_from(outcomes, paper), configuration))
     return findings
 
 
@@ -289,6 +286,6 @@ def lookahead_curves(results: dict[Job, Results], depth: int) -> dict[tuple[str,
 
 
 __all__ = [
-    "ABLATIONS", "AblationConfig", "Job", "ablation_findings", "ablation_table", "ewc_choice", "lookahead_curves",
+    "ABLATIONS", "MIN_TIMED_S", "AblationConfig", "Job", "ablation_findings", "ablation_table", "ewc_choice", "lookahead_curves",
     "lookup_table", "normalisation_table", "run_ablations",
 ]

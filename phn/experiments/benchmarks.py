@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
-from phn.ledger import Finding, Verdict
+from phn.ledger import Finding, verdict_from
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
 from phn.train import run_config, run_dir_for
@@ -301,14 +301,6 @@ def stability(curves: dict[tuple[str, int], Results], experiences: int = 3) -> p
     return pd.DataFrame(rows).groupby("model", sort=False)[["learning_accuracy", "forgetting"]].mean().reset_index()
 
 
-def _verdict(outcomes: list[bool], paper_setting: bool) -> Verdict:
-    if not outcomes:
-        return "inconclusive"
-    if all(outcomes):
-        return "holds" if paper_setting else "holds qualitatively"
-    return "does not hold at this scale" if not any(outcomes) else "inconclusive"
-
-
 def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.DataFrame | None,
                        memory: pd.DataFrame | None, configuration: str, margin: float = 1.0) -> list[Finding]:
     """The ledger's findings of the benchmark notebook.
@@ -333,19 +325,19 @@ def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.D
         text = ", ".join(f"{s} {by.loc[s, 'forgetting']:.1f}" for s in [*others, *hn])
         findings.append(Finding("method-forgetting", f"forgetting (points): {text}; the most an HN forgets is "
                                 f"{worst_hn:.1f}, the least LR/Naive forget {best_other:.1f}.",
-                                _verdict([worst_hn + margin < best_other], cfg.paper_setting), configuration))
+                                verdict_from([worst_hn + margin < best_other], cfg.paper_setting), configuration))
     pairs = [k for k in range(1, 5) if f"HN-{k}" in by.index and f"LR-{k}" in by.index]
     if pairs:
         outcomes = [by.loc[f"HN-{k}", "aca"] > by.loc[f"LR-{k}", "aca"] + margin for k in pairs]
         text = "; ".join(f"HN-{k} {by.loc[f'HN-{k}', 'aca']:.1f} vs LR-{k} {by.loc[f'LR-{k}', 'aca']:.1f}" for k in pairs)
         findings.append(Finding("table2-hn-beats-lr", f"ACA (%): {text}; HN-k ahead at {sum(outcomes)} of "
-                                f"{len(pairs)} depths.", _verdict(outcomes, cfg.paper_setting), configuration))
+                                f"{len(pairs)} depths.", verdict_from(outcomes, cfg.paper_setting), configuration))
     if {"HN-2", "HN-F"} <= set(by.index):
         h2, hf = by.loc["HN-2"], by.loc["HN-F"]
         outcomes = [h2.aca >= hf.aca - 2, h2.train_time_s < hf.train_time_s]
         findings.append(Finding("table2-hn2-near-hnf", f"HN-2 {h2.aca:.1f} % ACA in {h2.train_time_s:.0f} s, HN-F "
                                 f"{hf.aca:.1f} % in {hf.train_time_s:.0f} s (train time on this machine, "
-                                f"{h2.train_time_s / hf.train_time_s:.2f}x).", _verdict(outcomes, cfg.paper_setting),
+                                f"{h2.train_time_s / hf.train_time_s:.2f}x).", verdict_from(outcomes, cfg.paper_setting),
                                 configuration))
     if stable is not None and not stable.empty:
         rows = stable.set_index("model")
@@ -355,7 +347,7 @@ def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.D
             outcomes = [a.forgetting + margin < b.forgetting, a.learning_accuracy < b.learning_accuracy]
             findings.append(Finding("figure8-stability", f"experiences 1-3: {hn_model} forgets {a.forgetting:.1f} "
                                     f"and learns {a.learning_accuracy:.1f} %, {lr} forgets {b.forgetting:.1f} and "
-                                    f"learns {b.learning_accuracy:.1f} %.", _verdict(outcomes, cfg.paper_setting),
+                                    f"learns {b.learning_accuracy:.1f} %.", verdict_from(outcomes, cfg.paper_setting),
                                     configuration))
     if memory is not None:
         equal = int(memory.equal.sum())

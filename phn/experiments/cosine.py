@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from phn.config import ConfigError, smoke_enabled
 from phn.experiments.benchmarks import BenchmarkConfig, StreamSizes
-from phn.ledger import Finding, Verdict
+from phn.ledger import Finding, verdict_from
 from phn.results import Results
 from phn.train import run_config, run_dir_for
 
@@ -111,9 +111,7 @@ def cosine_findings(steps: pd.DataFrame, configuration: str, model: str = "HN-4"
     if first.empty:
         return []
     per_seed = negative_share(first, by=("seed",))
-    outcomes = list(per_seed.mean_cos < 0)
-    verdict: Verdict = (("holds" if paper_setting else "holds qualitatively") if all(outcomes) else
-                        "does not hold at this scale" if not any(outcomes) else "inconclusive")
+    verdict = verdict_from(list(per_seed.mean_cos < 0), paper_setting)
     text = "; ".join(f"seed {row.seed}: mean {row.mean_cos:+.3f}, {row.negative_share:.0f} % of {row.steps} steps "
                      "negative" for row in per_seed.itertuples())
     return [Finding("figure12-cosine", f"{model}, first epoch of experience 2: {text}.", verdict, configuration)]

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
-from phn.ledger import Finding, Verdict
+from phn.ledger import Finding, verdict_from
 from phn.results import Results
 from phn.train import kept_checkpoint, load_strategy, run_config, run_dir_for
 
@@ -339,9 +339,8 @@ def noise_findings(drop: pd.DataFrame, filters: GeneratedFilters | None, configu
     ours = f"LR drops more (by over {tolerance:g} point) at {held} of {len(verdicts)} depths; " + "; ".join(parts) + "."
     if weak:
         ours += f" Hardly learn experiences 2..: {', '.join(weak)}."
-    verdict: Verdict = ("holds qualitatively" if verdicts and held == len(verdicts) else
-                        "does not hold at this scale" if held == 0 and verdicts else "inconclusive")
-    findings = [Finding("4.2-noise", ours, verdict, configuration)]
+    outcomes = [v.outcome == "LR drops more" for v in verdicts]
+    findings = [Finding("4.2-noise", ours, verdict_from(outcomes, paper_setting=False), configuration)]
     if filters is not None:
         diff = filters.relative_difference
         verdict = ("holds qualitatively" if diff >= FILTERS_DIFFERENT else "does not hold at this scale"
