@@ -202,7 +202,7 @@ def lookup_table(dims: tuple[int, ...] = (4, 8, 16, 32, 64), num_classes: int = 
         paper = PAPER_TABLE3.get(d) if max(dims) == 64 and (num_classes, num_tasks) == (10, 10) else None
         rows.append({"d": d, "parameters": count, "compression (%)": compression,
                      "paper parameters": paper[0] if paper else None, "paper compression (%)": paper[1] if paper else None,
-                     "equal": bool(paper and paper[0] == count and paper[1] == int(compression)) if paper else None})
+                     "equal": (paper[0] == count and paper[1] == int(compression)) if paper else None})
     return pd.DataFrame(rows)
 
 
