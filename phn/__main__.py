@@ -1,5 +1,11 @@
-"""``python -m phn``: see :mod:`phn.cli`."""
+"""``python -m phn``: see :mod:`phn.cli`. Ctrl-C at any moment, imports included, exits with one line."""
 
-from phn.cli import main
+import sys
+
+try:
+    from phn.cli import main
+except KeyboardInterrupt:
+    print("phn: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

@@ -9,19 +9,22 @@ Example::
 parameters the notebook does not declare (:mod:`phn.notebooks`).
 
 Bad values (unknown strategy, freeze depth outside 0..4, negative epochs, missing data, unknown
-notebook parameters) end with a one-line message and exit status 2, without a traceback
-(``PHN_DEBUG=1`` shows it).
+notebook parameters, a device this machine lacks, a run directory in use or holding another
+configuration, an unreadable checkpoint) end with a one-line message and exit status 2, without a
+traceback (``PHN_DEBUG=1`` shows it). A run whose loss becomes NaN or infinite stops with one line
+and exit status 1; Ctrl-C exits with status 130 at any point, start-up included.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import typing
 from collections.abc import Sequence
 
-from phn.config import DEFAULT_EWC_LAMBDA, ConfigError, EvalOrder, RunConfig, from_dict
+from phn.config import DEFAULT_EWC_LAMBDA, MAX_SEED, ConfigError, EvalOrder, RunConfig, from_dict
 
 EVAL_ORDERS = list(typing.get_args(EvalOrder))
 
@@ -63,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-augment", action="store_true", help="no random crop / flip on training images")
     s.add_argument("--data-root", help="first data root to search (then $PHN_DATA, then data/)")
     s.add_argument("--no-verify-checksums", action="store_true",
-                   help="skip the md5 check of CIFAR/SVHN files (re-packed or generated files)")
+                   help="skip the md5 check of the dataset files (re-packed or generated files)")
+    s.add_argument("--download", action="store_true",
+                   help="download missing dataset files into the first data root (needs internet)")
 
     m = run.add_argument_group("strategy and model")
     m.add_argument("--strategy", default="hn", choices=["naive", "ewc", "lr", "hn"],
@@ -113,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", help="run directory (config.json, metrics.json, accuracy.csv, steps.csv, checkpoint)")
     o.add_argument("--resume", action="store_true", help="continue after the last finished experience in --out")
     o.add_argument("--no-cache", action="store_true", help="train even if --out holds results of this config")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace the files of a run with other settings in --out (else refused)")
+    o.add_argument("--reuse-other-code", action="store_true",
+                   help="reuse finished results in --out of the same settings and data computed by other phn "
+                        "code (default: recompute them)")
+    o.add_argument("--checkpoint-minutes", type=float,
+                   help="write a checkpoint after an epoch only when this many minutes passed since the last "
+                        "(default: after every epoch; always after every experience)")
     o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: only on a terminal)")
     nb = commands.add_parser("notebook", help="execute a notebook with papermill, refusing unknown parameters",
@@ -159,8 +172,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "num_experiences": args.num_experiences, "classes_per_experience": args.classes_per_experience,
         "class_order": args.class_order, "max_per_class": args.max_per_class, "max_per_class_test": test_cap,
         "augment": not args.no_augment, "root": args.data_root,
-        "verify_checksums": False if args.no_verify_checksums else None,
+        "verify_checksums": False if args.no_verify_checksums else None, "download": args.download,
     }
+    for option, value in (("--seed", args.seed), ("--stream-seed", args.stream_seed)):
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise ConfigError(f"{option} must be an integer in 0..2**63-1, got {value}")
+    if args.checkpoint_minutes is not None and not args.checkpoint_minutes >= 0:
+        raise ConfigError(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}")
     try:
         return from_dict(RunConfig, {
             "stream": stream,
@@ -187,21 +205,41 @@ def format_summary(cfg: RunConfig, results) -> str:
     for column in ("learning_accuracy", "final_accuracy", "forgetting"):
         table[column] = 100 * table[column]
     summary = results.summary()
+    timing = " (cached: measured when these results were computed)" if results.cached else ""
     lines = [
         f"{cfg.label} on {cfg.stream.name} ({results.num_experiences} experiences, {cfg.train.epochs} epoch(s) each)",
         table.to_string(index=False, float_format=lambda v: f"{v:.1f}"),
         f"ACA {summary['aca']:.1f}%  learning accuracy {summary['learning_accuracy']:.1f}%  "
-        f"forgetting {summary['forgetting']:.1f}%  train time {summary['train_time_s']:.1f} s  "
+        f"forgetting {summary['forgetting']:.1f}%  train time {summary['train_time_s']:.1f} s{timing}  "
         f"parameters {summary['parameters']:,}  stored floats {summary['stored_floats']:,}",
     ]
+    lines += [f"warning: {w}" for w in results.warnings]
     return "\n".join(lines)
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (Ctrl-C at any point: 130, one line)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("phn: interrupted (rerun with --resume to continue a run)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)  # notices of the runner: cache hits, stale locks, ...
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("phn")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     from phn.data import CorruptDatasetError, DatasetNotFoundError
-    from phn.train import run_config
+    from phn.train import DivergenceError, run_config
 
     try:
         if args.command == "notebook":
@@ -211,17 +249,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_from_args(args)
         if args.resume and not args.out:
             raise ConfigError("--resume needs --out (the run directory to continue)")
+        every = None if args.checkpoint_minutes is None else 60 * args.checkpoint_minutes
         results = run_config(cfg, out_dir=args.out, resume=args.resume, use_cache=not args.no_cache,
-                             progress=args.progress)
+                             progress=args.progress, overwrite=args.overwrite,
+                             reuse_other_code=args.reuse_other_code, checkpoint_every_s=every)
     except (ValueError, DatasetNotFoundError, CorruptDatasetError) as error:  # ConfigError is a ValueError
         if os.environ.get("PHN_DEBUG"):
             raise
-        message = " ".join(str(error).split())  # one line
-        print(f"phn: error: {message}", file=sys.stderr)
+        print(f"phn: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("phn: interrupted; rerun with --resume to continue", file=sys.stderr)
-        return 130
+    except DivergenceError as error:
+        if os.environ.get("PHN_DEBUG"):
+            raise
+        print(f"phn: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    finally:
+        logger.removeHandler(handler)
     print(format_summary(cfg, results))
     if args.out:
         print(f"results: {args.out}")

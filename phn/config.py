@@ -7,6 +7,8 @@ parameters cell, a JSON file, CLI options) and rejects unknown keys and wrong ty
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import types
 import typing
 from dataclasses import dataclass, field
@@ -76,7 +78,7 @@ class HyperConfig:
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0 and self.lookup_dim > 0, "embedding_dim and lookup_dim must be positive")
         _check(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden), "hidden must hold positive widths")
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(_finite(self.beta) and self.beta >= 0, f"beta must be a finite number >= 0, got {self.beta}")
         _check(self.reg_tasks >= 0, f"reg_tasks must be >= 0, got {self.reg_tasks}")
 
 
@@ -114,7 +116,10 @@ class TrainConfig:
         _check(len(set(orders)) == len(orders), f"evaluation orders repeat: {list(orders)}")
         _check(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
         _check(self.batch_size > 0 and self.eval_batch_size > 0, "batch sizes must be positive")
-        _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(_finite(self.lr) and self.lr > 0, f"lr must be a finite positive number, got {self.lr}")
+        _check(0 <= self.seed <= MAX_SEED, f"seed must be an integer in 0..2**63-1, got {self.seed}")
+        if self.device != "auto":
+            parse_device(self.device)
         _check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
 
@@ -143,9 +148,11 @@ class StrategyConfig:
     replay_coef: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(self.ewc_lambda >= 0, f"ewc_lambda must be >= 0, got {self.ewc_lambda}")
+        _check(_finite(self.ewc_lambda) and self.ewc_lambda >= 0,
+               f"ewc_lambda must be a finite number >= 0, got {self.ewc_lambda}")
         _check(self.buffer_size >= 0, f"buffer_size must be >= 0, got {self.buffer_size}")
-        _check(self.replay_coef >= 0, f"replay_coef must be >= 0, got {self.replay_coef}")
+        _check(_finite(self.replay_coef) and self.replay_coef >= 0,
+               f"replay_coef must be a finite number >= 0, got {self.replay_coef}")
 
     def label(self, freeze_depth: int) -> str:
         """The paper's name: Naive, EWC, LR-k, HN-k or HN-F."""
@@ -166,8 +173,12 @@ def _stream_config():  # imported lazily: phn.data pulls in torchvision
 class RunConfig:
     """One strategy on one stream: everything that defines a run (saved as its config.json).
 
-    Build it from literals with ``from_dict(RunConfig, {"stream": {...}, "strategy": {...}, ...})``.
+    Build it from literals with ``from_dict(RunConfig, {"stream": {...}, "strategy": {...}, ...})``,
+    or from a run's ``config.json`` as it is: what a run only records (``versions``, ``code``, ``data``,
+    ``start_from``; see :mod:`phn.rundir`) is not a setting and is left out.
     """
+
+    recorded_keys: typing.ClassVar[tuple[str, ...]] = ("versions", "code", "data", "start_from")
 
     stream: Any = field(default_factory=lambda: _stream_config()())
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -239,6 +250,28 @@ class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
 
+MAX_SEED = 2**63 - 1
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def parse_device(device: str):
+    """``torch.device`` of a device string such as ``cpu``, ``cuda`` or ``cuda:1`` (syntax only:
+    whether this machine has it is :func:`phn.train.resolve_device`'s check)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in DEVICE_TYPES:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    return parsed
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -270,17 +303,19 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         item_type = args[0] if args else Any
         return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if annotation is float:  # numpy scalars are numbers.Real / numbers.Integral too
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
     if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
+        return int(value)
     if isinstance(annotation, type):
         if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
             return from_dict(annotation, value)
+        if annotation is bool and getattr(getattr(value, "dtype", None), "kind", "") == "b":
+            return bool(value)  # numpy bool
         if not isinstance(value, annotation):
             raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
     return value
@@ -294,6 +329,7 @@ def from_dict(cls: type[T], values: dict[str, Any] | None = None, **overrides: A
         3
     """
     values = {**(values or {}), **overrides}
+    values = {k: v for k, v in values.items() if k not in getattr(cls, "recorded_keys", ())}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - names)
@@ -309,8 +345,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "DEFAULT_EWC_LAMBDA", "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig",
-    "config_table", "from_dict",
+    "DEFAULT_EWC_LAMBDA", "MAX_SEED", "ConfigError", "HyperConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TrainConfig",
+    "config_table", "from_dict", "parse_device",
     "smoke_enabled",
     "smoke_sized", "to_dict",
 ]

@@ -8,9 +8,12 @@ A run directory holds::
     steps.csv          per-step logs (experience, epoch, step, loss, ...), when logged
     diagnostics.csv    per-experience rows a strategy reports (e.g. HN output drift), when any
     curves.csv         accuracy of seen experiences during training (``train.eval_every``), when on
-    checkpoint.pt      state after the last finished experience (for resume)
+    checkpoint.pt      state after the last finished experience or epoch (for resume)
+    complete.json      written last: the run's key and the sha256 of metrics.json (:mod:`phn.rundir`)
 
-Every file is written atomically (temporary file + rename), so a crash never leaves half a file.
+Every file is written atomically (temporary file + rename), so a crash never leaves half a file, and
+with the permissions the process's umask allows (as ``open`` would). Results count only with their
+``complete.json``: :meth:`Results.load` refuses a directory without it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ class Results:
         acc_by_order: {evaluation order: (N, N) accuracy matrix} for every order the run was
             evaluated under (``acc`` is the one of ``train.eval_order``); empty if only ``acc``.
         diagnostics: per-experience rows returned by the strategy's ``end_experience``.
+        warnings: what the run noticed but did not stop for (e.g. explosive losses, see
+            :data:`phn.train.EXPLOSIVE_FACTOR`); saved in metrics.json.
+        checkpoint_time: (N,) seconds spent writing checkpoints during each experience (not part of
+            ``train_time``).
+        cached: True when the results were read from a finished earlier run instead of computed now
+            (their times are that run's); not saved.
         curves: accuracy over time (``TrainConfig.eval_every``), one row per evaluation: columns
             ``trained_experience``, ``epoch``, ``step`` (within the experience), ``global_step``,
             ``evaluated_experience``, ``accuracy`` (in [0, 1]). Each experience contributes a point
@@ -63,6 +72,9 @@ class Results:
     acc_by_order: dict[str, np.ndarray] = field(default_factory=dict)
     diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: list[str] = field(default_factory=list)
+    checkpoint_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cached: bool = False
 
     @property
     def num_experiences(self) -> int:
@@ -96,8 +108,12 @@ class Results:
 
     # ---- persistence ----------------------------------------------------------------------------
     def save(self, run_dir: str | os.PathLike) -> None:
-        """Write config.json, metrics.json, accuracy.csv and steps.csv atomically into ``run_dir``."""
+        """Write config.json, metrics.json and the tables atomically into ``run_dir``, then the
+        completion marker (``complete.json``) last."""
+        from phn import rundir
+
         run_dir = Path(run_dir)
+        (run_dir / rundir.MARKER).unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", self.config)
         write_text(run_dir / "accuracy.csv", metrics.accuracy_table(self.acc).to_csv(index=False))
@@ -117,13 +133,24 @@ class Results:
             "peak_memory": list(map(float, self.peak_memory)),
             "parameter_count": int(self.parameter_count),
             "stored_floats": int(self.stored_floats),
+            "warnings": list(self.warnings),
+            "checkpoint_time": list(map(float, self.checkpoint_time)),
         })
+        rundir.mark_complete(run_dir, self.config)
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike) -> Results:
-        """Read what :meth:`save` wrote."""
+        """Read what :meth:`save` wrote.
+
+        Raises:
+            phn.rundir.CorruptRunError: ``run_dir`` holds no finished run (no ``complete.json``, or
+                ``metrics.json`` altered since), or a file is unreadable (the message names it).
+        """
+        from phn import rundir
+
         run_dir = Path(run_dir)
-        data = json.loads((run_dir / "metrics.json").read_text())
+        rundir.check_complete(run_dir)
+        data = rundir.read_json(run_dir / "metrics.json")
         config_path = run_dir / "config.json"
         return cls(
             acc=np.array(data["acc"], dtype=float),
@@ -133,14 +160,22 @@ class Results:
             parameter_count=data["parameter_count"],
             stored_floats=data["stored_floats"],
             steps=_read_csv(run_dir / "steps.csv"),
-            config=json.loads(config_path.read_text()) if config_path.exists() else {},
+            config=rundir.read_json(config_path) if config_path.exists() else {},
             acc_by_order={order: np.array(acc, dtype=float) for order, acc in data.get("acc_by_order", {}).items()},
             diagnostics=_read_csv(run_dir / "diagnostics.csv"), curves=_read_csv(run_dir / "curves.csv"),
+            warnings=list(data.get("warnings", [])), checkpoint_time=np.array(data.get("checkpoint_time", [])),
         )
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+    from phn.rundir import CorruptRunError
+
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as error:  # pandas' parser errors are ValueErrors
+        raise CorruptRunError(f"{path} is unreadable ({type(error).__name__}: {error})") from None
 
 
 def _nan_to_none(rows: list[list[float]]) -> list[list[float | None]]:
@@ -152,12 +187,20 @@ def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are for reading
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -26,6 +26,17 @@ FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         (["run", "--eval-order", "random"], "invalid choice: 'random'"),
         (["run", "--extra-eval-orders", "sorted,random"], "is not one of"),
         (["run", "--extra-eval-orders", "interleaved"], "evaluation orders repeat"),
+        (["run", "--lr", "inf"], "lr must be a finite positive number"),
+        (["run", "--lr", "nan"], "lr must be a finite positive number"),
+        (["run", "--beta", "inf"], "beta must be a finite number"),
+        (["run", "--ewc-lambda", "inf"], "ewc_lambda must be a finite number"),
+        (["run", "--replay-coef", "nan"], "replay_coef must be a finite number"),
+        (["run", "--seed", "-1"], "--seed must be an integer in 0..2**63-1, got -1"),
+        (["run", "--seed", str(2**64)], "--seed must be an integer in 0..2**63-1"),
+        (["run", "--stream-seed", "-5"], "--stream-seed must be an integer"),
+        (["run", "--device", "tpu"], "unknown device 'tpu'"),
+        (["run", "--classes-per-experience", "3"], "10 classes do not split into experiences of 3"),
+        (["run", "--checkpoint-minutes", "-1"], "--checkpoint-minutes must be >= 0"),
     ],
 )
 def test_bad_values_fail_with_one_line(argv, message, capsys):
@@ -61,8 +72,13 @@ def test_cli_runs_split_fashionmnist_and_caches(tmp_path, capsys):
     assert "HN-4 on split-fashionmnist (5 experiences" in out and "ACA" in out
     for name in ("config.json", "metrics.json", "accuracy.csv", "checkpoint.pt"):
         assert (tmp_path / name).exists()
-    assert main(argv) == 0  # second time: from the results cache
-    assert capsys.readouterr().out.splitlines()[-3:] == out.splitlines()[-3:]
+    assert main(argv) == 0  # second time: from the results cache, and it says so
+    captured = capsys.readouterr()
+    again = captured.out.splitlines()
+    assert again[:-2] == out.splitlines()[:-2]  # the per-experience table
+    assert again[-2] == out.splitlines()[-2].replace(" s  parameters", " s (cached: measured when these results "
+                                                     "were computed)  parameters")
+    assert "results of an identical earlier run" in captured.err
 
 
 class _no_raise:

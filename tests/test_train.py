@@ -9,6 +9,7 @@ import torch
 
 from phn.config import HyperConfig, ModelConfig, StrategyConfig, TrainConfig
 from phn.results import Results
+from phn.rundir import RunDirectoryError
 from phn.strategies import make_strategy
 from phn.train import evaluation_order, run
 from tiny import tiny_stream
@@ -54,8 +55,11 @@ def test_results_cache_returns_saved_results_without_training(tmp_path):
 
     cached = run(stream, Exploding(), CFG, out_dir=tmp_path, config={"a": (1, 2)})
     np.testing.assert_array_equal(cached.acc, first.acc)
+    assert cached.cached and not first.cached
+    with pytest.raises(RunDirectoryError, match=r"another configuration's run \(a: \[1, 2\] -> \[1, 3\]\)"):
+        run(stream, Exploding(), CFG, out_dir=tmp_path, config={"a": (1, 3)})  # never mixed into one directory
     with pytest.raises(AssertionError, match="cache"):
-        run(stream, Exploding(), CFG, out_dir=tmp_path, config={"a": (1, 3)})  # another config trains
+        run(stream, Exploding(), CFG, out_dir=tmp_path, config={"a": (1, 3)}, overwrite=True)  # trains
 
 
 class Killed(Exception):
@@ -91,7 +95,7 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
     stream = tiny_stream(2)
     run(stream, _strategy("naive"), CFG, out_dir=tmp_path, config={"a": 1})
     (tmp_path / "metrics.json").unlink()
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(RunDirectoryError, match=r"another configuration.*a: 1 -> 2"):
         run(stream, _strategy("naive"), CFG, out_dir=tmp_path, resume=True, config={"a": 2})
 
 
@@ -193,7 +197,7 @@ def test_diagnostics_are_saved_and_stale_files_removed(tmp_path):
     assert (diag.sq_distance > 0).all() and (diag.sq_norm > 0).all()
     pd.testing.assert_frame_equal(Results.load(tmp_path).diagnostics, diag)
     quiet = TrainConfig(epochs=2, batch_size=16, eval_batch_size=8, seed=3, log_steps=False)
-    run(stream, _strategy("naive"), quiet, out_dir=tmp_path, config={"a": 2})  # no steps, no diagnostics
+    run(stream, _strategy("naive"), quiet, out_dir=tmp_path, config={"a": 2}, overwrite=True)  # no steps, no diagnostics
     assert not (tmp_path / "steps.csv").exists() and not (tmp_path / "diagnostics.csv").exists()
 
 
@@ -263,7 +267,9 @@ def test_start_from_another_depths_first_experience_equals_training_it(tmp_path)
     assert forked.train_time[0] == source.train_time[0]  # experience 1 was not trained again
     saved = json.loads((tmp_path / "lr2" / "config.json").read_text())
     assert saved["start_from"]["experience"] == 0 and len(saved["start_from"]["config"]) == 12
-    again = run(stream, _lr(2), CFG, out_dir=tmp_path / "lr2", config={"k": 2})  # not the same run: retrains
+    with pytest.raises(RunDirectoryError, match="start_from"):  # not the same run: never mixed in one directory
+        run(stream, _lr(2), CFG, out_dir=tmp_path / "lr2", config={"k": 2})
+    again = run(stream, _lr(2), CFG, out_dir=tmp_path / "lr2", config={"k": 2}, overwrite=True)  # retrains
     assert json.loads((tmp_path / "lr2" / "config.json").read_text()).get("start_from") is None
     np.testing.assert_array_equal(again.acc, scratch.acc)
 

@@ -2,7 +2,8 @@
 
 * ``datasets``: registry of FashionMNIST, MNIST, CIFAR-10/100, SVHN, GTSRB and TinyImageNet-200,
   root resolution, checksums; :func:`load_dataset` returns items (x (3, 32, 32) float, int label).
-* ``streams``: :class:`Experience`, split / cross-dataset / noisy stream builders.
+* ``streams``: :class:`Experience`, split / cross-dataset / noisy stream builders,
+  :func:`stream_provenance` (the files a stream was read from, with their sha256).
 * ``stream_registry``: :func:`make_stream` by name and the frozen :class:`StreamConfig`.
 * ``noise``: the named per-experience corruptions of the noisy stream.
 
@@ -21,6 +22,7 @@ from phn.data.datasets import (
     dataset_transform,
     get_dataset_info,
     load_dataset,
+    load_splits,
     resolve_verify_checksums,
     search_dirs,
 )
@@ -39,6 +41,7 @@ from phn.data.streams import (
     split_dataset,
     split_fashionmnist,
     split_tinyimagenet,
+    stream_provenance,
 )
 from phn.data.transforms import build_transform
 
@@ -46,8 +49,8 @@ __all__ = [
     "DATASETS", "NOISE_NAMES", "SPLIT_DEFAULTS", "ChecksumError", "ClassSubset", "CorruptDatasetError",
     "DatasetInfo", "DatasetNotFoundError", "Experience", "NoiseTransform", "Stream", "StreamConfig",
     "VisionData", "build_transform", "cross_dataset_stream", "data_roots", "dataset_targets",
-    "dataset_transform", "get_dataset_info", "load_dataset", "make_stream", "noise_transforms",
+    "dataset_transform", "get_dataset_info", "load_dataset", "load_splits", "make_stream", "noise_transforms",
     "noisy_stream", "parse_stream_name", "resolve_class_order", "resolve_verify_checksums", "sample_images",
     "search_dirs", "split_cifar100", "split_dataset", "split_fashionmnist", "split_tinyimagenet",
-    "stream_names",
+    "stream_names", "stream_provenance",
 ]

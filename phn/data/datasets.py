@@ -7,7 +7,8 @@ model serves every stream. Nothing is downloaded unless ``download=True`` is pas
 
 Data roots, searched in order (first hit wins; the error lists them all):
 
-1. the ``root=`` argument (which may also hold the files directly, e.g. a flat MNIST folder),
+1. the ``root=`` argument (CLI ``--data-root``; it may also hold the files directly, e.g. a flat
+   MNIST folder),
 2. the environment variable ``PHN_DATA``,
 3. ``<repo>/data`` (the parent of the ``phn`` package directory),
 4. dataset-specific system folders: FashionMNIST also looks in ``/usr/share/datasets/fashion-mnist``
@@ -19,9 +20,17 @@ scikit-learn ships inside its wheel (1,797 real 8 x 8 scans of 10 digits; the on
 dataset a PyPI package bundles without a download at run time). Digits are resized 8 -> 32 and
 split deterministically, 1,352 train / 445 test (:func:`phn.data.readers.digits_split`).
 
-Checksums: CIFAR-10/100 and SVHN files are checked against torchvision's md5 sums (digits against
-the md5 of its decompressed content) unless
-``verify_checksums=False`` or ``PHN_VERIFY_CHECKSUMS=0`` (``verify_checksums=None`` reads the variable).
+An explicit ``root=`` or a ``$PHN_DATA`` that is not an existing folder is an error (never a silent
+fall-back to the next root); with ``download=True`` the first root is created. The train and test
+split of one dataset must come from one folder (:func:`load_splits`).
+
+Checksums: CIFAR-10/100, SVHN and MNIST (``.gz``) files are checked against torchvision's md5 sums,
+FashionMNIST and digits against the md5 of their decompressed content (robust to recompression),
+unless ``verify_checksums=False`` (CLI ``--no-verify-checksums``) or ``PHN_VERIFY_CHECKSUMS=0``
+(``verify_checksums=None`` reads the variable). GTSRB and TinyImageNet have no published sums.
+
+Provenance: every loaded split records the files it read (path, size, sha256) and what was
+verified as ``VisionData.provenance`` (:mod:`phn.data.provenance`).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from torchvision.transforms.v2 import functional as F
 
 from phn.data import readers
 from phn.data.errors import CorruptDatasetError, DatasetNotFoundError
+from phn.data.provenance import split_provenance
 from phn.data.transforms import IMAGE_SIZE, TensorTransform, build_transform
 from phn.data.vision import FileImages, TensorImages, VisionData, dataset_targets
 
@@ -71,6 +81,7 @@ class DatasetInfo:
         reader: ``reader(folder, train, verify_checksums)`` -> ArraySplit or FileSplit.
         gz_ok: a file ``x`` may also be present as ``x.gz`` (idx files).
         system_dirs: extra absolute folders searched after the data roots.
+        checksum: what ``verify_checksums`` checks (recorded in the provenance), None if nothing.
     """
 
     name: str
@@ -87,6 +98,7 @@ class DatasetInfo:
     reader: Reader
     gz_ok: bool = False
     system_dirs: tuple[str, ...] = ()
+    checksum: str | None = None
 
     def files(self, train: bool) -> tuple[str, ...]:
         """The files the train (or test) split needs."""
@@ -111,7 +123,8 @@ def _sklearn_data_dirs() -> tuple[str, ...]:
 
 _CIFAR10_DIR, _CIFAR100_DIR = "cifar-10-batches-py/", "cifar-100-python/"
 _TINY = "tiny-imagenet-200/"
-_DOWNLOAD_HINT = "or pass download=True on a machine with internet access."
+_DOWNLOAD_HINT = "or, on a machine with internet access, pass --download (CLI) or download=True (Python)."
+_MD5, _CONTENT_MD5 = "md5", "md5 of decompressed content"
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
@@ -123,14 +136,15 @@ DATASETS: dict[str, DatasetInfo] = {
             "`apt-get install dataset-fashion-mnist` (files land in /usr/share/datasets/fashion-mnist), "
             "or copy the four *-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist "
             f"into {{root}}/FashionMNIST/raw/, {_DOWNLOAD_HINT}",
-            readers.read_mnist_like, gz_ok=True, system_dirs=("/usr/share/datasets/fashion-mnist",),
+            readers.read_fashionmnist, gz_ok=True, system_dirs=("/usr/share/datasets/fashion-mnist",),
+            checksum=_CONTENT_MD5,
         ),
         DatasetInfo(
             "mnist", "MNIST", 10, _grey(0.1307), _grey(0.3081), True, (28, 28),
             ("MNIST/raw", "MNIST", "mnist"), _idx_files("train"), _idx_files("t10k"),
             "copy the four *-ubyte.gz files from https://ossci-datasets.s3.amazonaws.com/mnist/ "
             f"into {{root}}/MNIST/raw/, {_DOWNLOAD_HINT}",
-            readers.read_mnist_like, gz_ok=True,
+            readers.read_mnist, gz_ok=True, checksum=_MD5,
         ),
         DatasetInfo(
             "digits", "UCI handwritten digits (scikit-learn's copy)", 10, _grey(0.3052), _grey(0.3232), True,
@@ -138,7 +152,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (readers.DIGITS_FILE.removesuffix(".gz"),),
             "`pip install scikit-learn` (it bundles sklearn/datasets/data/digits.csv.gz, found there "
             f"automatically), or copy that file into {{root}}/digits/",
-            readers.read_digits, gz_ok=True, system_dirs=_sklearn_data_dirs(),
+            readers.read_digits, gz_ok=True, system_dirs=_sklearn_data_dirs(), checksum=_CONTENT_MD5,
         ),
         DatasetInfo(
             "cifar10", "CIFAR-10", 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), False,
@@ -147,7 +161,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (f"{_CIFAR10_DIR}test_batch", f"{_CIFAR10_DIR}batches.meta"),
             "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/ and extract it "
             f"into {{root}}/ (giving {{root}}/cifar-10-batches-py/), {_DOWNLOAD_HINT}",
-            partial(readers.read_cifar, hundred=False),
+            partial(readers.read_cifar, hundred=False), checksum=_MD5,
         ),
         DatasetInfo(
             "cifar100", "CIFAR-100", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), False,
@@ -155,14 +169,14 @@ DATASETS: dict[str, DatasetInfo] = {
             (f"{_CIFAR100_DIR}test", f"{_CIFAR100_DIR}meta"),
             "download cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/ and extract it "
             f"into {{root}}/ (giving {{root}}/cifar-100-python/), {_DOWNLOAD_HINT}",
-            partial(readers.read_cifar, hundred=True),
+            partial(readers.read_cifar, hundred=True), checksum=_MD5,
         ),
         DatasetInfo(
             "svhn", "SVHN (cropped digits)", 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
             False, (32, 32), ("svhn", "SVHN", ""), ("train_32x32.mat",), ("test_32x32.mat",),
             "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
             f"into {{root}}/svhn/, {_DOWNLOAD_HINT}",
-            readers.read_svhn,
+            readers.read_svhn, checksum=_MD5,
         ),
         DatasetInfo(
             "gtsrb", "GTSRB", 43, (0.3337, 0.3064, 0.3171), (0.2672, 0.2564, 0.2629), False, None,
@@ -210,6 +224,38 @@ def search_dirs(name: str, root: str | os.PathLike | None = None) -> list[Path]:
     return _unique(dirs + [Path(d) for d in info.system_dirs])
 
 
+def check_data_roots(root: str | os.PathLike | None = None, create: bool = False) -> None:
+    """Fail unless the explicit ``root`` and ``$PHN_DATA`` (when given) are existing folders.
+
+    Args:
+        root: the ``root=`` argument (CLI ``--data-root``).
+        create: create the first data root if missing (``download=True`` writes there).
+
+    Raises:
+        DatasetNotFoundError: naming the root that does not exist (and the variable that names it).
+    """
+    env = os.environ.get(DATA_ENV) or None
+    if create and not data_roots(root)[0].exists():
+        data_roots(root)[0].mkdir(parents=True)
+    if root is not None and (problem := _folder_problem(Path(root).expanduser())):
+        raise DatasetNotFoundError(
+            f"data root {Path(root).expanduser()} (root= / --data-root) {problem}; "
+            "fix the path, create the folder, or leave it out to search the default roots"
+        )
+    if env is not None and (problem := _folder_problem(Path(env).expanduser())):
+        raise DatasetNotFoundError(
+            f"data root {Path(env).expanduser()} (from ${DATA_ENV}) {problem}; "
+            f"fix or unset ${DATA_ENV}, or create the folder"
+        )
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a data root ("does not exist", "is not a folder"), or None."""
+    if not path.exists():
+        return "does not exist"
+    return None if path.is_dir() else "is not a folder"
+
+
 def resolve_verify_checksums(verify_checksums: bool | None = None) -> bool:
     """``verify_checksums`` if given, else ``$PHN_VERIFY_CHECKSUMS`` ("0"/"false"/"no"/"off" = skip)."""
     if verify_checksums is not None:
@@ -253,7 +299,7 @@ def _not_found_message(info: DatasetInfo, train: bool, root: str | os.PathLike |
     suffix = " (each may also be gzipped, *.gz)" if info.gz_ok else ""
     lines.append(f"Expected in one of them: {', '.join(info.files(train))}{suffix}.")
     lines.append("How to obtain: " + info.how_to_obtain.format(root=data_roots(root)[0]))
-    lines.append(f"Data roots are: the root= argument, then ${DATA_ENV}, then {REPO_DATA_DIR}.")
+    lines.append(f"Data roots are: the root= argument (--data-root), then ${DATA_ENV}, then {REPO_DATA_DIR}.")
     return "\n".join(lines)
 
 
@@ -315,18 +361,22 @@ def load_dataset(
             otherwise), ``"train"``, ``"test"``, ``"unnormalized"`` (float in [0, 1], no
             augmentation), or a callable applied to the uint8 (3, 32, 32) image.
         extra_transform: tensor transform inserted after ToTensor and before Normalize.
-        verify_checksums: check md5 sums (CIFAR, SVHN); None reads ``$PHN_VERIFY_CHECKSUMS``.
-        download: fetch missing files into the first data root (needs internet).
+        verify_checksums: check md5 sums (all but GTSRB and TinyImageNet); None reads
+            ``$PHN_VERIFY_CHECKSUMS``.
+        download: fetch missing files into the first data root (created if needed; needs internet).
 
     Returns:
-        A :class:`VisionData` whose items are (x: float32 (3, 32, 32), label: int).
+        A :class:`VisionData` whose items are (x: float32 (3, 32, 32), label: int), with the
+        ``provenance`` of the files read (:func:`phn.data.provenance.split_provenance`).
 
     Raises:
-        DatasetNotFoundError: the files are in none of the searched folders.
+        DatasetNotFoundError: ``root`` or ``$PHN_DATA`` is not an existing folder, or the files are in
+            none of the searched folders.
         CorruptDatasetError: a file is truncated, unreadable, inconsistent or fails its md5 sum.
     """
     info = get_dataset_info(name)
     verify = resolve_verify_checksums(verify_checksums)
+    check_data_roots(root, create=download)
     folder = find_dataset_dir(name, train, root)
     if folder is None and download:
         _download(info, train, data_roots(root)[0], verify)
@@ -334,11 +384,47 @@ def load_dataset(
     if folder is None:
         raise DatasetNotFoundError(_not_found_message(info, train, root))
     split = _read_split(info, folder, train, verify, _fingerprint(folder, info.files(train), info.gz_ok))
+    sources = split.sources or _registry_sources(info, folder, train)
     common = dict(name=name, train=train, root=folder, targets=split.targets,
-                  transform=_resolve_transform(name, train, transform, extra_transform))
+                  transform=_resolve_transform(name, train, transform, extra_transform),
+                  provenance=split_provenance(name, train, folder, sources, info.checksum if verify else None))
     if isinstance(split, readers.FileSplit):
         return FileImages(paths=split.paths, **common)
     return TensorImages(images=split.images, **common)
+
+
+def load_splits(name: str, root: str | os.PathLike | None = None, **options) -> tuple[VisionData, VisionData]:
+    """The train and test split of ``name``, both from one folder.
+
+    Args:
+        name, root: as in :func:`load_dataset`.
+        **options: keyword options of :func:`load_dataset`, applied to both splits.
+
+    Returns:
+        ``(train, test)``.
+
+    Raises:
+        DatasetNotFoundError: the splits were found in two folders (e.g. ``$PHN_DATA`` holds only the
+            training files and the test files come from another root); the message names both.
+    """
+    train = load_dataset(name, True, root, **options)
+    test = load_dataset(name, False, root, **options)
+    if Path(train.root).resolve() != Path(test.root).resolve():
+        raise DatasetNotFoundError(
+            f"Dataset {name!r}: the train split was found in {train.root} but the test split in {test.root}; "
+            "put both splits in one folder"
+        )
+    return train, test
+
+
+def _registry_sources(info: DatasetInfo, folder: Path, train: bool) -> tuple[Path, ...]:
+    """The registry's files of the split in ``folder`` (the plain file, else its ``.gz``), for readers
+    that do not report what they read."""
+    paths = []
+    for relative in info.files(train):
+        path = folder / relative
+        paths.append(path if relative.endswith("/") or path.is_file() or not info.gz_ok else Path(f"{path}.gz"))
+    return tuple(paths)
 
 
 def _fingerprint(folder: Path, files: tuple[str, ...], gz_ok: bool) -> tuple:
@@ -366,11 +452,12 @@ def _read_split(info: DatasetInfo, folder: Path, train: bool, verify: bool, fing
     images = split.images
     if tuple(images.shape[-2:]) != (IMAGE_SIZE, IMAGE_SIZE):  # e.g. 28 x 28 grey: resize once, here
         images = F.resize(images, [IMAGE_SIZE, IMAGE_SIZE], antialias=True)
-    return readers.ArraySplit(images=images.contiguous(), targets=split.targets)
+    return readers.ArraySplit(images=images.contiguous(), targets=split.targets, sources=split.sources)
 
 
 __all__ = [
     "CHECKSUM_ENV", "DATASETS", "DATA_ENV", "REPO_DATA_DIR", "DatasetInfo", "FileImages",
-    "TensorImages", "VisionData", "data_roots", "dataset_targets", "dataset_transform",
-    "find_dataset_dir", "get_dataset_info", "load_dataset", "resolve_verify_checksums", "search_dirs",
+    "TensorImages", "VisionData", "check_data_roots", "data_roots", "dataset_targets", "dataset_transform",
+    "find_dataset_dir", "get_dataset_info", "load_dataset", "load_splits", "resolve_verify_checksums",
+    "search_dirs",
 ]

@@ -17,8 +17,9 @@ import io
 import os
 import pickle
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,12 @@ class ArraySplit:
     Attributes:
         images: uint8 tensor (N, C, H, W), C = 1 (grey) or 3 (RGB).
         targets: int64 tensor (N,).
+        sources: the files read (the ``.gz`` or plain file actually opened), for the provenance.
     """
 
     images: torch.Tensor
     targets: torch.Tensor
+    sources: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,12 @@ class FileSplit:
     Attributes:
         paths: image file of every sample, in index order.
         targets: int64 tensor (N,).
+        sources: the folders and annotation files read, for the provenance.
     """
 
     paths: tuple[str, ...]
     targets: torch.Tensor
+    sources: tuple[Path, ...] = ()
 
 
 def find_file(directory: Path, name: str) -> Path | None:
@@ -64,18 +69,47 @@ def find_file(directory: Path, name: str) -> Path | None:
     return None
 
 
+SKIP_CHECKSUMS = "--no-verify-checksums (CLI), verify_checksums=False (Python) or PHN_VERIFY_CHECKSUMS=0"
+
+
 def check_md5(path: Path, md5: str, verify: bool) -> None:
     """Raise :class:`ChecksumError` if ``verify`` and ``path`` does not match ``md5``."""
     if verify and not check_integrity(str(path), md5):
         raise ChecksumError(
             f"{path}: md5 does not match the published sum {md5} (truncated or altered file?). "
-            "Re-download it, or, if you trust the file, pass verify_checksums=False or set "
-            "PHN_VERIFY_CHECKSUMS=0."
+            f"Re-download it, or, if you trust the file, skip the check with {SKIP_CHECKSUMS}."
+        )
+
+
+def check_content_md5(path: Path, content: bytes, md5: str, source: str, remedy: str) -> None:
+    """Raise :class:`ChecksumError` if the (decompressed) ``content`` of ``path`` does not match ``md5``.
+
+    Args:
+        source: whose content it should be, e.g. "Fashion-MNIST".
+        remedy: how to get a good copy, e.g. "Re-download it".
+    """
+    if hashlib.md5(content).hexdigest() != md5:
+        raise ChecksumError(
+            f"{path}: md5 of the decompressed content does not match {source}'s ({md5}). "
+            f"{remedy}, or, if you trust the file, skip the check with {SKIP_CHECKSUMS}."
         )
 
 
 # ----------------------------------------------------------------------------- MNIST family (idx)
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_content(path: Path) -> bytes:
+    """The bytes of ``path``, decompressed in memory when it ends in ``.gz``.
+
+    Raises:
+        CorruptDatasetError: unreadable file or truncated gzip stream.
+    """
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, zlib.error) as error:
+        raise CorruptDatasetError(f"{path}: cannot decompress ({error})") from error
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -85,12 +119,11 @@ def read_idx(path: Path) -> np.ndarray:
         CorruptDatasetError: bad magic number, truncated gzip stream, or fewer/more bytes than
             the header announces.
     """
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise CorruptDatasetError(f"{path}: cannot decompress ({error})") from error
+    return parse_idx(read_content(path), path)
+
+
+def parse_idx(raw: bytes, path: Path) -> np.ndarray:
+    """The array held by the (decompressed) idx bytes ``raw`` of ``path`` (named in errors)."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise CorruptDatasetError(f"{path}: not an idx file (bad magic number)")
     ndim = raw[3]
@@ -108,18 +141,60 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
-def read_mnist_like(directory: Path, train: bool, verify: bool) -> ArraySplit:
+# md5 of the DECOMPRESSED idx files, computed from the Debian package dataset-fashion-mnist
+# (0.0~git20200523.55506a9-1, /usr/share/datasets/fashion-mnist/*.gz): Debian recompresses the
+# gzip files, so their own md5 differs from upstream's (torchvision.datasets.FashionMNIST.resources),
+# but the content is upstream's; checking the content accepts both copies, plain or gzipped.
+FASHIONMNIST_MD5 = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+# torchvision's published md5 sums of the MNIST .gz files, keyed by file name.
+MNIST_GZ_MD5 = {filename: md5 for filename, md5 in tvd.MNIST.resources}
+
+
+def _idx_path(directory: Path, name: str, prefer_gz: bool) -> Path:
+    """The file of idx ``name`` to read: plain first, or the ``.gz`` first when ``prefer_gz``."""
+    gz = directory / f"{name}.gz"
+    path = gz if prefer_gz and gz.is_file() else find_file(directory, name)
+    if path is None:
+        raise CorruptDatasetError(f"{directory}: {name} disappeared while loading")
+    return path
+
+
+def _read_checked_idx(directory: Path, name: str, verify: bool, content_md5: Mapping[str, str] | None,
+                      gz_md5: Mapping[str, str] | None) -> tuple[np.ndarray, Path]:
+    """Read idx ``name`` from ``directory``, checking its md5 when ``verify`` and a sum is known."""
+    path = _idx_path(directory, name, prefer_gz=verify and gz_md5 is not None)
+    if verify and gz_md5 is not None:
+        if path.suffix != ".gz":
+            raise ChecksumError(
+                f"{path}: cannot verify a decompressed file (the published md5 sums are of the .gz files); "
+                f"put {name}.gz beside it, or skip the check with {SKIP_CHECKSUMS}."
+            )
+        check_md5(path, gz_md5[path.name], verify)
+    raw = read_content(path)
+    if verify and content_md5 is not None:
+        check_content_md5(path, raw, content_md5[name], "Fashion-MNIST", "Re-download it")
+    return parse_idx(raw, path), path
+
+
+def read_mnist_like(directory: Path, train: bool, verify: bool, *, content_md5: Mapping[str, str] | None = None,
+                    gz_md5: Mapping[str, str] | None = None) -> ArraySplit:
     """MNIST / FashionMNIST idx files in ``directory`` (torchvision ``raw/`` or flat layout).
 
-    ``verify`` is unused: the published md5 sums are of upstream gzip files, which distributions
-    recompress (Debian's differ); the strict size checks of :func:`read_idx` catch truncation.
+    Args:
+        verify: check the md5 sums given (nothing is checked when neither is given).
+        content_md5: md5 of the decompressed content of each idx file (robust to recompression).
+        gz_md5: md5 of each ``.gz`` file; with ``verify`` the ``.gz`` is read even when a plain copy
+            lies beside it (so the file read is the file checked), and a plain file alone is a
+            :class:`ChecksumError`.
     """
     prefix = "train" if train else "t10k"
-    image_path = find_file(directory, f"{prefix}-images-idx3-ubyte")
-    label_path = find_file(directory, f"{prefix}-labels-idx1-ubyte")
-    if image_path is None or label_path is None:
-        raise CorruptDatasetError(f"{directory}: {prefix} idx files disappeared while loading")
-    images, labels = read_idx(image_path), read_idx(label_path)
+    images, image_path = _read_checked_idx(directory, f"{prefix}-images-idx3-ubyte", verify, content_md5, gz_md5)
+    labels, label_path = _read_checked_idx(directory, f"{prefix}-labels-idx1-ubyte", verify, content_md5, gz_md5)
     if images.ndim != 3 or labels.ndim != 1:
         raise CorruptDatasetError(f"{image_path}: expected (N, H, W) images and (N,) labels")
     if len(images) != len(labels):
@@ -129,7 +204,12 @@ def read_mnist_like(directory: Path, train: bool, verify: bool) -> ArraySplit:
     return ArraySplit(
         images=torch.from_numpy(images.copy()).unsqueeze(1),
         targets=torch.from_numpy(labels.astype(np.int64)),
+        sources=(image_path, label_path),
     )
+
+
+read_fashionmnist = partial(read_mnist_like, content_md5=FASHIONMNIST_MD5)
+read_mnist = partial(read_mnist_like, gz_md5=MNIST_GZ_MD5)
 
 
 # ----------------------------------------------------------------------------- CIFAR (pickles)
@@ -189,7 +269,8 @@ def read_cifar(directory: Path, train: bool, verify: bool, hundred: bool) -> Arr
             f"{directory / cls.base_folder}: {len(data)} images but {len(targets)} labels"
         )
     images = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW
-    return ArraySplit(images=images, targets=torch.from_numpy(targets))
+    sources = tuple(directory / cls.base_folder / n for n in names)
+    return ArraySplit(images=images, targets=torch.from_numpy(targets), sources=sources)
 
 
 # ----------------------------------------------------------------------------- SVHN (.mat)
@@ -218,18 +299,19 @@ def read_svhn(directory: Path, train: bool, verify: bool) -> ArraySplit:
     data, labels = np.asarray(dataset.data), np.asarray(dataset.labels, dtype=np.int64).reshape(-1)
     if data.ndim != 4 or data.shape[1] != 3 or len(data) != len(labels) or len(data) == 0:
         raise CorruptDatasetError(f"{path}: X has shape {data.shape} but y has {len(labels)} labels")
-    return ArraySplit(images=torch.from_numpy(np.ascontiguousarray(data)), targets=torch.from_numpy(labels))
+    return ArraySplit(images=torch.from_numpy(np.ascontiguousarray(data)), targets=torch.from_numpy(labels),
+                      sources=(path,))
 
 
 # ----------------------------------------------------------------------------- image folders
-def _checked_files(samples: Sequence[tuple[str, int]], where: Path) -> FileSplit:
+def _checked_files(samples: Sequence[tuple[str, int]], where: Path, sources: tuple[Path, ...]) -> FileSplit:
     if not samples:
         raise CorruptDatasetError(f"{where}: no images found")
     for path, _ in samples:
         if not os.path.isfile(path):
             raise CorruptDatasetError(f"{path}: listed in the annotations but missing")
     paths, labels = zip(*samples)
-    return FileSplit(paths=tuple(paths), targets=torch.tensor(labels, dtype=torch.int64))
+    return FileSplit(paths=tuple(paths), targets=torch.tensor(labels, dtype=torch.int64), sources=sources)
 
 
 def read_gtsrb(directory: Path, train: bool, verify: bool) -> FileSplit:
@@ -238,7 +320,10 @@ def read_gtsrb(directory: Path, train: bool, verify: bool) -> FileSplit:
         samples = tvd.GTSRB(str(directory), split="train" if train else "test")._samples
     except Exception as error:  # noqa: BLE001 - bad CSV rows, unreadable folders
         raise CorruptDatasetError(f"{directory / 'gtsrb'}: cannot index GTSRB ({error!r})") from error
-    return _checked_files(samples, directory / "gtsrb")
+    base = directory / "gtsrb"
+    sources = (base / "GTSRB" / "Training",) if train else (base / "GTSRB" / "Final_Test" / "Images",
+                                                             base / "GT-final_test.csv")
+    return _checked_files(samples, base, sources)
 
 
 def read_tinyimagenet(directory: Path, train: bool, verify: bool) -> FileSplit:
@@ -253,7 +338,7 @@ def read_tinyimagenet(directory: Path, train: bool, verify: bool) -> FileSplit:
             samples = make_dataset(str(base / "train"), class_to_idx, extensions=(".jpeg",))
         except FileNotFoundError as error:
             raise CorruptDatasetError(f"{base / 'train'}: incomplete ({error})") from error
-        return _checked_files(samples, base / "train")
+        return _checked_files(samples, base / "train", (base / "wnids.txt", base / "train"))
     annotations = base / "val" / "val_annotations.txt"
     samples = []
     for number, line in enumerate(annotations.read_text().splitlines(), start=1):
@@ -261,7 +346,7 @@ def read_tinyimagenet(directory: Path, train: bool, verify: bool) -> FileSplit:
         if len(fields) < 2 or fields[1] not in class_to_idx:
             raise CorruptDatasetError(f"{annotations}:{number}: bad line {line!r}")
         samples.append((str(base / "val" / "images" / fields[0]), class_to_idx[fields[1]]))
-    return _checked_files(samples, annotations)
+    return _checked_files(samples, annotations, (base / "wnids.txt", annotations, base / "val" / "images"))
 
 
 # ----------------------------------------------------------------------------- UCI digits (CSV)
@@ -291,17 +376,9 @@ def read_digits(directory: Path, train: bool, verify: bool) -> ArraySplit:
     path = find_file(directory, DIGITS_FILE.removesuffix(".gz"))
     if path is None:
         raise CorruptDatasetError(f"{directory}: {DIGITS_FILE} disappeared while loading")
-    try:
-        raw = path.read_bytes()
-        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
-    except (OSError, EOFError, zlib.error) as error:
-        raise CorruptDatasetError(f"{path}: cannot decompress ({error})") from error
-    if verify and hashlib.md5(text).hexdigest() != DIGITS_MD5:
-        raise ChecksumError(
-            f"{path}: md5 of the decompressed content does not match scikit-learn's digits ({DIGITS_MD5}). "
-            "Reinstall scikit-learn, or, if you trust the file, pass verify_checksums=False or set "
-            "PHN_VERIFY_CHECKSUMS=0."
-        )
+    text = read_content(path)
+    if verify:
+        check_content_md5(path, text, DIGITS_MD5, "scikit-learn's digits", "Reinstall scikit-learn")
     try:
         table = np.loadtxt(io.StringIO(text.decode()), delimiter=",", ndmin=2)
     except (ValueError, UnicodeDecodeError) as error:
@@ -312,10 +389,11 @@ def read_digits(directory: Path, train: bool, verify: bool) -> ArraySplit:
     labels = table[:, 64].astype(np.int64)
     keep = digits_split(labels, train)
     pixels = np.rint(table[keep, :64] * 255 / 16).astype(np.uint8).reshape(-1, 1, 8, 8)
-    return ArraySplit(images=torch.from_numpy(pixels), targets=torch.from_numpy(labels[keep]))
+    return ArraySplit(images=torch.from_numpy(pixels), targets=torch.from_numpy(labels[keep]), sources=(path,))
 
 
 __all__ = [
-    "DIGITS_FILE", "ArraySplit", "FileSplit", "check_md5", "digits_split", "find_file", "read_cifar", "read_digits",
-    "read_gtsrb", "read_idx", "read_mnist_like", "read_svhn", "read_tinyimagenet",
+    "DIGITS_FILE", "FASHIONMNIST_MD5", "MNIST_GZ_MD5", "SKIP_CHECKSUMS", "ArraySplit", "FileSplit", "check_content_md5",
+    "check_md5", "digits_split", "find_file", "parse_idx", "read_cifar", "read_content", "read_digits",
+    "read_fashionmnist", "read_gtsrb", "read_idx", "read_mnist", "read_mnist_like", "read_svhn", "read_tinyimagenet",
 ]

@@ -16,10 +16,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Literal
 
 from phn.data.datasets import DATASETS, get_dataset_info
 from phn.data.streams import Stream, cross_dataset_stream, noisy_stream, split_dataset
+
+MAX_SEED = 2**63 - 1
 
 SPLIT_DEFAULTS: dict[str, tuple[int, int]] = {
     "fashionmnist": (5, 2), "mnist": (5, 2), "digits": (5, 2), "cifar10": (5, 2), "svhn": (5, 2),
@@ -62,6 +65,10 @@ def make_stream(name: str, **kwargs: Any) -> Stream:
 
     Returns:
         A list of experiences.
+
+    Raises:
+        ValueError: e.g. ``classes_per_experience`` alone that does not divide the classes (pass
+            ``num_experiences`` to use a subset of them).
     """
     kind, datasets = parse_stream_name(name)
     corrupt = kwargs.pop("corrupt", True)
@@ -76,7 +83,8 @@ def make_stream(name: str, **kwargs: Any) -> Stream:
         if num_experiences is None and per_experience is None:
             num_experiences, per_experience = SPLIT_DEFAULTS.get(datasets[0], (5, num_classes // 5))
         elif num_experiences is None:
-            num_experiences = num_classes // per_experience
+            available = num_classes if kwargs.get("class_order") is None else len(kwargs["class_order"])
+            num_experiences = _experiences_of(per_experience, available)
         return split_dataset(datasets[0], num_experiences, per_experience, stream_name=name, **kwargs)
     if kind == "noisy":
         num_experiences = 4 if num_experiences is None else num_experiences
@@ -89,16 +97,50 @@ def make_stream(name: str, **kwargs: Any) -> Stream:
     return cross_dataset_stream(*datasets, per_experience, stream_name=name, **kwargs)
 
 
+def _experiences_of(per_experience: int, available: int) -> int:
+    """How many experiences of ``per_experience`` classes use all ``available`` classes (else ValueError)."""
+    if isinstance(per_experience, bool) or not isinstance(per_experience, Integral) or per_experience < 1:
+        raise ValueError(f"classes_per_experience must be a positive integer, got {per_experience!r}")
+    if per_experience > available:
+        raise ValueError(f"classes_per_experience={per_experience} exceeds the {available} classes available")
+    if available % per_experience:
+        used = available - available % per_experience
+        raise ValueError(f"{available} classes do not split into experiences of {per_experience}; "
+                         f"pass num_experiences (--num-experiences) to use {used} of them")
+    return available // per_experience
+
+
+def _checked_seed(seed: object) -> int:
+    """``seed`` as an int in 0..2**63-1 (numpy integers accepted), else ValueError naming the field."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"StreamConfig.seed must be an integer in 0..2**63-1 (0..{MAX_SEED}), got {seed!r}")
+    return int(seed)
+
+
+def _checked_class_order(order: object) -> tuple[int, ...]:
+    """``order`` as a tuple of plain ints (numpy integers converted), else ValueError naming the field."""
+    try:
+        values = tuple(order) if not isinstance(order, (str, bytes)) else None
+    except TypeError:
+        values = None
+    if values is None:
+        raise ValueError(f"StreamConfig.class_order must be a sequence of class ids, got {order!r}")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, Integral)]
+    if bad:
+        raise ValueError(f"StreamConfig.class_order must hold integer class ids; not integers: {bad}")
+    return tuple(int(v) for v in values)
+
+
 @dataclass(frozen=True)
 class StreamConfig:
     """Everything that defines a stream; ``build()`` makes it. JSON-ready via ``dataclasses.asdict``.
 
     Attributes:
         name: stream name (see :func:`stream_names`).
-        seed: seed of the local RNG drawing the class order.
+        seed: seed of the local RNG drawing the class order, an integer in 0..2**63-1.
         num_experiences: None = the stream's default.
         classes_per_experience: None = the stream's default.
-        class_order: explicit original class ids (split and noisy streams).
+        class_order: explicit original class ids (split and noisy streams); stored as a tuple of ints.
         max_per_class: first N images per class, train and test.
         max_per_class_test: test cap overriding ``max_per_class``; ``"all"`` = full test set.
         augment: random crop + flip on training items.
@@ -126,8 +168,9 @@ class StreamConfig:
         kind, _ = parse_stream_name(self.name)
         if not self.corrupt and kind != "noisy":
             raise ValueError(f"StreamConfig.corrupt=False applies to noisy streams only, not {self.name!r}")
+        object.__setattr__(self, "seed", _checked_seed(self.seed))
         if self.class_order is not None:
-            object.__setattr__(self, "class_order", tuple(self.class_order))
+            object.__setattr__(self, "class_order", _checked_class_order(self.class_order))
         for field in ("num_experiences", "classes_per_experience", "max_per_class"):
             value = getattr(self, field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -144,4 +187,4 @@ class StreamConfig:
         return make_stream(name, **options)
 
 
-__all__ = ["SPLIT_DEFAULTS", "StreamConfig", "make_stream", "parse_stream_name", "stream_names"]
+__all__ = ["MAX_SEED", "SPLIT_DEFAULTS", "StreamConfig", "make_stream", "parse_stream_name", "stream_names"]

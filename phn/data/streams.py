@@ -14,21 +14,26 @@ Class orders come from a local RNG, never global state (or from an explicit ``cl
 ``max_per_class`` keeps the first N images of each class in the dataset's index order (no
 randomness). It caps the train AND test sets; ``max_per_class_test`` overrides the test cap
 (an int, or ``"all"`` for the full test set).
+
+Both splits of a dataset come from one folder (:func:`phn.data.datasets.load_splits`), and
+:func:`stream_provenance` lists the files a stream was read from (for results-cache keys).
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, Literal
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from phn.data.datasets import VisionData, dataset_transform, get_dataset_info, load_dataset
+from phn.data.datasets import VisionData, dataset_transform, get_dataset_info, load_splits
 from phn.data.errors import CorruptDatasetError
 from phn.data.noise import NoiseTransform, noise_transforms
 
@@ -162,8 +167,8 @@ def _build(stream_name: str, parts: list[tuple[str, tuple[int, ...], NoiseTransf
     stream: Stream = []
     for task_id, (name, classes, noise) in enumerate(parts):
         if name not in loaded:
-            loaded[name] = tuple(load_dataset(name, train, root, transform="test", verify_checksums=verify_checksums,
-                                              download=download) for train in (True, False))
+            loaded[name] = load_splits(name, root, transform="test", verify_checksums=verify_checksums,
+                                       download=download)
         train, test = loaded[name]
         extra = noise.transform if noise is not None else None
         label = f"{stream_name}[{task_id}] {name} classes={classes}" + (f" noise={noise.name}" if noise else "")
@@ -175,6 +180,44 @@ def _build(stream_name: str, parts: list[tuple[str, tuple[int, ...], NoiseTransf
             dataset=name, name=label, noise=noise.name if noise else None,
         ))
     return stream
+
+
+def _vision_bases(dataset: Dataset) -> Iterator[VisionData]:
+    """The :class:`VisionData` a dataset reads from, through stream subsets, ``Subset`` and
+    ``ConcatDataset`` (nothing for other datasets)."""
+    if isinstance(dataset, VisionData):
+        yield dataset
+    elif isinstance(dataset, ClassSubset):
+        yield from _vision_bases(dataset.base)
+    elif isinstance(dataset, Subset):
+        yield from _vision_bases(dataset.dataset)
+    elif isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            yield from _vision_bases(part)
+
+
+def stream_provenance(stream: Sequence[Experience]) -> list[dict[str, Any]]:
+    """The dataset splits a stream was read from: one record per distinct (dataset, split).
+
+    Walks every experience's ``train`` and ``test`` down to its :class:`VisionData` bases and
+    collects their ``provenance`` (see :mod:`phn.data.provenance`); datasets without such a base
+    (e.g. in-memory toy streams) contribute nothing. JSON-ready copies, sorted by dataset, then
+    train before test (then folder, should two copies of one split ever be mixed in one stream).
+
+    Returns:
+        ``[{"dataset", "split", "folder", "files": [{"path", "bytes", "sha256"} | {"path", "count",
+        "bytes", "sha256"}], "checksum": str | None}, ...]``.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for experience in stream:
+        for dataset in (experience.train, experience.test):
+            for base in _vision_bases(dataset):
+                record = getattr(base, "provenance", None)
+                if record is not None:
+                    records.setdefault(json.dumps(record, sort_keys=True), record)
+    ordered = sorted(records.items(), key=lambda kv: (kv[1]["dataset"], kv[1]["split"] != "train",
+                                                      kv[1]["folder"], kv[0]))
+    return [copy.deepcopy(record) for _, record in ordered]
 
 
 def sample_images(experience: Experience, n: int = 8, train: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -358,4 +401,5 @@ def noisy_stream(
 __all__ = [
     "ClassSubset", "Experience", "Stream", "class_indices", "cross_dataset_stream", "noisy_stream", "sample_images",
     "resolve_class_order", "split_cifar100", "split_dataset", "split_fashionmnist", "split_tinyimagenet",
+    "stream_provenance",
 ]

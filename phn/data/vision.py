@@ -8,6 +8,7 @@ stream uses one base dataset with four corruptions).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,13 +32,16 @@ class VisionData(Dataset):
         root: folder the files were read from.
         targets: int64 tensor (N,) of labels, available without touching images.
         transform: maps uint8 (3, 32, 32) to the returned tensor.
+        provenance: JSON-ready record of the files read (``phn.data.provenance.split_provenance``;
+            set by ``load_dataset``), or None.
     """
 
     def __init__(self, name: str, train: bool, root: Path, targets: torch.Tensor,
-                 transform: TensorTransform) -> None:
+                 transform: TensorTransform, provenance: dict[str, Any] | None = None) -> None:
         self.name, self.train, self.root = name, train, root
         self.targets = targets
         self.transform = transform
+        self.provenance = provenance
 
     def raw(self, index: int) -> torch.Tensor:
         """uint8 image (3, 32, 32) of sample ``index``, untransformed."""

@@ -168,7 +168,7 @@ def run_ablations(cfg: AblationConfig, root: str | os.PathLike | None = None,
         run_cfg = cfg.run(job)
         digest = run_cfg.digest()
         if digest not in done:
-            done[digest] = run_config(run_cfg, out_dir=run_dir_for(run_cfg, root), progress=progress)
+            done[digest] = run_config(run_cfg, resume=True, out_dir=run_dir_for(run_cfg, root), progress=progress)
         res = results[job] = done[digest]
         orders = {f"aca_{row.order}": row.aca for row in res.summary_by_order().itertuples()}
         rows.append({"ablation": job.ablation, "variant": job.variant, "model": job.model, "seed": job.seed,

@@ -191,7 +191,7 @@ def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
     for label, seed, coef in bar:
         run_cfg = cfg.run_config(label, seed, coef)
         bar.set_postfix_str(f"{label} c={coef:g} seed {seed}")
-        res = run_config(run_cfg, out_dir=run_dir_for(run_cfg, root), progress=progress)
+        res = run_config(run_cfg, resume=True, out_dir=run_dir_for(run_cfg, root), progress=progress)
         if coef and label in cfg.strategies:
             results[label, seed] = res
             rows.append({"strategy": label, "seed": seed, **res.summary()})

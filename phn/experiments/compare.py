@@ -52,7 +52,7 @@ def compare(base: RunConfig, variants: Sequence[Mapping[str, Mapping[str, Any]]]
     summaries, rows, matrices, all_results = [], [], {}, {}
     for overrides in variants:
         cfg = with_overrides(base, overrides)
-        results = run_config(cfg, out_dir=run_dir_for(cfg), use_cache=use_cache, progress=progress)
+        results = run_config(cfg, resume=True, out_dir=run_dir_for(cfg), use_cache=use_cache, progress=progress)
         label = cfg.label
         summaries.append({"strategy": label, **results.summary()})
         rows.append(results.per_experience().assign(strategy=label))

@@ -68,7 +68,7 @@ def run_cosine(cfg: CosineConfig, root: str | os.PathLike | None = None,
     results = {}
     for label, seed in tqdm(jobs, desc="cosine runs", disable=progress is False, dynamic_ncols=True):
         run_cfg = bench.run_config(label, seed)
-        results[label, seed] = run_config(run_cfg, out_dir=run_dir_for(run_cfg, root), progress=progress)
+        results[label, seed] = run_config(run_cfg, resume=True, out_dir=run_dir_for(run_cfg, root), progress=progress)
     return results
 
 

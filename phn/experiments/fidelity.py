@@ -120,7 +120,7 @@ def run_fidelity(plan: Sequence[FidelityRun], root: str | os.PathLike | None = N
     for item in bar:
         bar.set_postfix_str(f"{item.strategy} {item.init} {item.mode} seed {item.seed}")
         run_dir = run_dir_for(item.config, root)
-        res = run_config(item.config, out_dir=run_dir, progress=progress)
+        res = run_config(item.config, resume=True, out_dir=run_dir, progress=progress)
         results[item] = res
         for summary in res.summary_by_order().to_dict("records"):
             rows.append({"strategy": item.strategy, "init": item.init, "mode": item.mode, "seed": item.seed,

@@ -116,9 +116,9 @@ def run_freeze(cfg: FreezeConfig, root: str | os.PathLike | None = None,
             out = run_dir_for(run_cfg, root)
             bar.set_postfix_str(f"{pair} {run_cfg.label} seed {seed}")
             if strategy == "lr" and source is not None:
-                res = run_config(run_cfg, out_dir=out, progress=progress, start_from=source)
+                res = run_config(run_cfg, resume=True, out_dir=out, progress=progress, start_from=source)
             else:
-                res = run_config(run_cfg, out_dir=out, progress=progress,
+                res = run_config(run_cfg, resume=True, out_dir=out, progress=progress,
                                  keep_checkpoints=(0,) if strategy == "lr" else ())
                 kept = out / kept_checkpoint(0)
                 source = kept if strategy == "lr" and kept.exists() else None

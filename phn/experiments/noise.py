@@ -130,14 +130,14 @@ def run_noise(cfg: NoiseConfig, root: str | os.PathLike | None = None,
         normal_cfg = cfg.run_config("normal", strategy, depth, seed)
         normal_dir = run_dir_for(normal_cfg, root)
         bar.set_postfix_str(f"{normal_cfg.label} seed {seed} normal")
-        results["normal", strategy, depth, seed] = run_config(normal_cfg, out_dir=normal_dir, progress=progress,
-                                                              keep_checkpoints=(0,))
+        results["normal", strategy, depth, seed] = run_config(
+            normal_cfg, resume=True, out_dir=normal_dir, progress=progress, keep_checkpoints=(0,))
         bar.update()
         noisy_cfg = cfg.run_config("noisy", strategy, depth, seed)
         source = normal_dir / kept_checkpoint(0)
         bar.set_postfix_str(f"{normal_cfg.label} seed {seed} noisy")
         results["noisy", strategy, depth, seed] = run_config(
-            noisy_cfg, out_dir=run_dir_for(noisy_cfg, root), progress=progress,
+            noisy_cfg, resume=True, out_dir=run_dir_for(noisy_cfg, root), progress=progress,
             start_from=source if source.exists() else None)
         bar.update()
     bar.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 import shutil
@@ -25,6 +26,7 @@ from phn.data import (
 )
 from phn.data import datasets as datasets_module
 
+NO_MD5 = {"verify_checksums": False}  # generated files have no published md5 sums
 EXPECTED_SIZES = {  # (train, test) of the generated fixtures
     "fashionmnist": (40, 20), "mnist": (40, 20), "cifar10": (40, 20), "svhn": (40, 20),
     "cifar100": (400, 200), "gtsrb": (86, 43), "tinyimagenet": (400, 200), "digits": (60, 20),
@@ -59,7 +61,7 @@ def test_loader_reads_generated_files(data_root, name, train):
 
 
 def test_grey_scale_becomes_three_equal_channels_resized_to_32(data_root):
-    ds = load_dataset("mnist", False, data_root, transform="unnormalized")
+    ds = load_dataset("mnist", False, data_root, transform="unnormalized", verify_checksums=False)
     x, _ = ds[5]
     assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
     assert torch.allclose(x, torch.full_like(x, 6 / 255))  # sample i is constant i + 1
@@ -111,15 +113,16 @@ def test_extra_transform_runs_before_normalize(data_root):
 @pytest.mark.parametrize("layout,gz", [("MNIST/raw", False), ("MNIST/raw", True), ("MNIST", True), ("mnist", False)])
 def test_mnist_layouts(tmp_path, layout, gz):
     write_mnist_like(tmp_path / layout, gz=gz)
-    assert len(load_dataset("mnist", True, tmp_path)) == 10 * TRAIN_PER_CLASS
+    assert len(load_dataset("mnist", True, tmp_path, verify_checksums=False)) == 10 * TRAIN_PER_CLASS
 
 
 def test_flat_folder_passed_as_root(tmp_path):
     write_mnist_like(tmp_path / "flat", gz=True)
-    assert len(load_dataset("fashionmnist", False, tmp_path / "flat")) == 10 * TEST_PER_CLASS
+    assert len(load_dataset("fashionmnist", False, tmp_path / "flat", verify_checksums=False)) == 10 * TEST_PER_CLASS
 
 
 def test_root_resolution_order(tmp_path, monkeypatch, data_root):
+    monkeypatch.setenv("PHN_VERIFY_CHECKSUMS", "0")  # generated files
     monkeypatch.setenv("PHN_DATA", str(data_root))
     ds = load_dataset("mnist", True)  # found through $PHN_DATA
     assert ds.root == data_root / "MNIST" / "raw"
@@ -129,6 +132,58 @@ def test_root_resolution_order(tmp_path, monkeypatch, data_root):
     repo_data = tmp_path / "repo-data"
     write_mnist_like(repo_data / "MNIST", gz=True)
     assert load_dataset("mnist", True).root == repo_data / "MNIST"
+
+
+def test_explicit_root_that_does_not_exist_is_an_error(tmp_path, monkeypatch, data_root):
+    monkeypatch.setenv("PHN_DATA", str(data_root))  # would hold the files: no silent fall-back to it
+    missing = tmp_path / "typo"
+    with pytest.raises(DatasetNotFoundError, match=f"data root {missing} .*does not exist") as caught:
+        load_dataset("cifar10", True, missing, verify_checksums=False)
+    assert len(str(caught.value).splitlines()) == 1
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DatasetNotFoundError, match="is not a folder"):
+        load_dataset("cifar10", True, tmp_path / "a-file", verify_checksums=False)
+
+
+def test_phn_data_that_does_not_exist_is_an_error(tmp_path, monkeypatch, data_root):
+    monkeypatch.setenv("PHN_DATA", str(tmp_path / "gone"))
+    with pytest.raises(DatasetNotFoundError, match=rf"{tmp_path / 'gone'} \(from \$PHN_DATA\) does not exist"):
+        load_dataset("cifar10", True, verify_checksums=False)
+    with pytest.raises(DatasetNotFoundError, match="PHN_DATA"):  # even when root= holds the files
+        load_dataset("cifar10", True, data_root, verify_checksums=False)
+    monkeypatch.setenv("PHN_DATA", "")  # empty means unset
+    assert len(load_dataset("cifar10", True, data_root, verify_checksums=False)) == 40
+
+
+def test_download_creates_the_missing_first_root(tmp_path):
+    from phn.data.datasets import check_data_roots
+
+    check_data_roots(tmp_path / "new" / "root", create=True)
+    assert (tmp_path / "new" / "root").is_dir()
+
+
+def test_train_and_test_split_must_come_from_one_folder(tmp_path, monkeypatch):
+    import dataclasses
+
+    from phn.data import load_splits, make_stream
+
+    system = write_mnist_like(tmp_path / "usr-share", gz=True)  # both splits, searched last
+    monkeypatch.setitem(DATASETS, "fashionmnist",
+                        dataclasses.replace(DATASETS["fashionmnist"], system_dirs=(str(system),)))
+    env = write_mnist_like(tmp_path / "env" / "FashionMNIST" / "raw", gz=True)
+    for path in env.glob("t10k-*"):
+        path.unlink()  # $PHN_DATA holds the training files only
+    monkeypatch.setenv("PHN_DATA", str(tmp_path / "env"))
+    with pytest.raises(DatasetNotFoundError) as caught:
+        make_stream("split-fashionmnist", verify_checksums=False)
+    message = str(caught.value)
+    assert str(env) in message and str(system) in message and "put both splits in one folder" in message
+    assert len(message.splitlines()) == 1
+    with pytest.raises(DatasetNotFoundError, match="both splits in one folder"):
+        load_splits("fashionmnist", verify_checksums=False)
+    monkeypatch.delenv("PHN_DATA")
+    train, test = load_splits("fashionmnist", verify_checksums=False)
+    assert train.root == test.root == system
 
 
 def test_repo_data_dir_is_parent_of_package(monkeypatch):
@@ -144,6 +199,7 @@ def test_system_folder_read_in_place_without_writing(tmp_path):
     if not system.is_dir():
         pytest.skip("dataset-fashion-mnist not installed (/usr/share/datasets/fashion-mnist absent)")
     before = sorted((p.name, p.stat().st_mtime) for p in system.iterdir())
+    (tmp_path / "empty").mkdir()
     ds = load_dataset("fashionmnist", False, tmp_path / "empty")
     assert ds.root == system and len(ds) == 10000
     assert sorted((p.name, p.stat().st_mtime) for p in system.iterdir()) == before
@@ -152,6 +208,8 @@ def test_system_folder_read_in_place_without_writing(tmp_path):
 # ----------------------------------------------------------------------------- missing data
 @pytest.mark.parametrize("name", sorted(EXPECTED_SIZES))
 def test_missing_dataset_lists_searched_paths_and_instructions(tmp_path, monkeypatch, name):
+    (tmp_path / "env-root").mkdir()  # roots that exist but hold nothing (missing roots: see below)
+    (tmp_path / "arg-root").mkdir()
     monkeypatch.setenv("PHN_DATA", str(tmp_path / "env-root"))
     with pytest.raises(DatasetNotFoundError) as caught:
         load_dataset(name, True, tmp_path / "arg-root")
@@ -163,6 +221,8 @@ def test_missing_dataset_lists_searched_paths_and_instructions(tmp_path, monkeyp
     assert all(f in message for f in get_dataset_info(name).train_files)
     # every remedy is named: a download where one exists, scikit-learn for its bundled digits
     assert ("pip install scikit-learn" if name == "digits" else "download=True") in message
+    if name != "digits":
+        assert "or, on a machine with internet access, pass --download (CLI) or download=True (Python)" in message
 
 
 def test_missing_messages_name_the_sources(tmp_path):
@@ -177,11 +237,12 @@ def test_system_folders_are_searched_last_and_listed(tmp_path, monkeypatch):
 
     info = dataclasses.replace(DATASETS["fashionmnist"], system_dirs=(str(tmp_path / "usr-share"),))
     monkeypatch.setitem(DATASETS, "fashionmnist", info)
+    (tmp_path / "arg").mkdir()
     with pytest.raises(DatasetNotFoundError) as caught:
         load_dataset("fashionmnist", root=tmp_path / "arg")
     assert str(caught.value).index(str(tmp_path / "arg")) < str(caught.value).index(str(tmp_path / "usr-share"))
     write_mnist_like(tmp_path / "usr-share", gz=True)
-    assert load_dataset("fashionmnist", root=tmp_path / "arg").root == tmp_path / "usr-share"
+    assert load_dataset("fashionmnist", root=tmp_path / "arg", verify_checksums=False).root == tmp_path / "usr-share"
 
 
 def test_partial_data_is_reported(tmp_path):
@@ -202,22 +263,22 @@ def test_truncated_idx_names_the_file(tmp_path):
     path = folder / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(CorruptDatasetError, match="train-images-idx3-ubyte.*truncated"):
-        load_dataset("mnist", True, tmp_path)
+        load_dataset("mnist", True, tmp_path, verify_checksums=False)
 
 
 def test_truncated_gzip_names_the_file(tmp_path):
     folder = write_mnist_like(tmp_path / "MNIST" / "raw", gz=True)
     path = folder / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-40])
-    with pytest.raises(CorruptDatasetError, match="t10k-images-idx3-ubyte.gz"):
-        load_dataset("mnist", False, tmp_path)
+    with pytest.raises(CorruptDatasetError, match="t10k-images-idx3-ubyte.gz.*decompress"):
+        load_dataset("mnist", False, tmp_path, verify_checksums=False)
 
 
 def test_label_count_mismatch(tmp_path):
     folder = write_mnist_like(tmp_path / "MNIST" / "raw", gz=True)
     write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(7, dtype=np.uint8), gz=True)
     with pytest.raises(CorruptDatasetError, match="20 images but .* 7 labels"):
-        load_dataset("mnist", False, tmp_path)
+        load_dataset("mnist", False, tmp_path, verify_checksums=False)
 
 
 def test_unpicklable_cifar_file(tmp_path, data_root):
@@ -252,7 +313,7 @@ def test_undecodable_image_raises_on_access(tmp_path, data_root):
 
 
 # ----------------------------------------------------------------------------- checksums
-@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "digits"])
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "digits", "fashionmnist", "mnist"])
 def test_checksums_checked_by_default_and_skippable(data_root, monkeypatch, name):
     with pytest.raises(ChecksumError, match="md5.*verify_checksums=False"):
         load_dataset(name, False, data_root)
@@ -262,6 +323,55 @@ def test_checksums_checked_by_default_and_skippable(data_root, monkeypatch, name
         assert len(load_dataset(name, False, data_root)) > 0
     with pytest.raises(ChecksumError):
         load_dataset(name, False, data_root, verify_checksums=True)  # the argument wins over the variable
+
+
+def test_checksum_errors_name_every_way_to_skip_the_check(data_root, tmp_path):
+    folder = write_mnist_like(tmp_path / "MNIST" / "raw", gz=True)
+    for name, root in (("cifar10", data_root), ("digits", data_root), ("fashionmnist", data_root), ("mnist", tmp_path)):
+        with pytest.raises(ChecksumError) as caught:
+            load_dataset(name, False, root)
+        message = str(caught.value)
+        assert len(message.splitlines()) == 1 and "md5" in message
+        for switch in ("--no-verify-checksums", "verify_checksums=False", "PHN_VERIFY_CHECKSUMS=0"):
+            assert switch in message, (name, message)
+    assert str(folder / "t10k-images-idx3-ubyte.gz") in message
+
+
+def test_fashionmnist_checks_the_decompressed_content(tmp_path, monkeypatch):
+    from phn.data import readers
+
+    gz = write_mnist_like(tmp_path / "gz", gz=True)
+    plain = write_mnist_like(tmp_path / "plain", gz=False)
+    for folder in (gz, plain):
+        with pytest.raises(ChecksumError, match="md5 of the decompressed content does not match Fashion-MNIST"):
+            load_dataset("fashionmnist", True, folder)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):  # sums of the generated content
+        monkeypatch.setitem(readers.FASHIONMNIST_MD5, name, hashlib.md5((plain / name).read_bytes()).hexdigest())
+    assert len(load_dataset("fashionmnist", True, gz)) == len(load_dataset("fashionmnist", True, plain)) == 40
+
+
+def test_mnist_checks_the_gz_against_torchvision(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from phn.data import readers
+
+    assert readers.MNIST_GZ_MD5 == dict(tvd.MNIST.resources)
+    plain = write_mnist_like(tmp_path / "plain" / "MNIST" / "raw", gz=False)
+    with pytest.raises(ChecksumError, match=r"t10k-images-idx3-ubyte: cannot verify a decompressed file.*"
+                                            r"put t10k-images-idx3-ubyte.gz beside it.*--no-verify-checksums"):
+        load_dataset("mnist", False, tmp_path / "plain")
+    assert len(load_dataset("mnist", False, tmp_path / "plain", verify_checksums=False)) == 20
+    both = write_mnist_like(tmp_path / "both" / "MNIST" / "raw", gz=True)
+    write_mnist_like(both, gz=False)
+    with pytest.raises(ChecksumError, match="published sum"):
+        load_dataset("mnist", False, tmp_path / "both")
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        monkeypatch.setitem(readers.MNIST_GZ_MD5, name, hashlib.md5((both / name).read_bytes()).hexdigest())
+    verified = load_dataset("mnist", False, tmp_path / "both")  # the .gz is read: the file checked is the file read
+    assert [Path(f["path"]).name for f in verified.provenance["files"]] == [
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert verified.provenance["checksum"] == "md5"
+    assert not list(plain.glob("*.gz"))
 
 
 def test_resolve_verify_checksums(monkeypatch):
@@ -274,7 +384,7 @@ def test_resolve_verify_checksums(monkeypatch):
 
 # ----------------------------------------------------------------------------- targets helper
 def test_dataset_targets_of_wrappers(data_root):
-    ds = load_dataset("mnist", False, data_root)
+    ds = load_dataset("mnist", False, data_root, verify_checksums=False)
     targets = dataset_targets(ds)
     subset = torch.utils.data.Subset(ds, [3, 1, 4])
     assert dataset_targets(subset).tolist() == targets[[3, 1, 4]].tolist()
@@ -289,7 +399,7 @@ def test_gzip_is_never_written_next_to_the_data(tmp_path):
     before = sorted(os.listdir(folder))
     os.chmod(folder, 0o555)
     try:
-        assert len(load_dataset("fashionmnist", True, folder)) == 40
+        assert len(load_dataset("fashionmnist", True, folder, verify_checksums=False)) == 40
     finally:
         os.chmod(folder, 0o755)
     assert sorted(os.listdir(folder)) == before and all(n.endswith(".gz") for n in before)
@@ -344,12 +454,12 @@ def test_real_digits_from_scikit_learn(monkeypatch):
 
 def test_reads_are_cached_per_process_until_the_files_change(tmp_path):
     folder = write_mnist_like(tmp_path / "mnist", gz=False)
-    first, second = load_dataset("mnist", True, folder), load_dataset("mnist", True, folder)
+    first, second = load_dataset("mnist", True, folder, **NO_MD5), load_dataset("mnist", True, folder, **NO_MD5)
     assert first.images is second.images  # read and resized once
     images = folder / "train-images-idx3-ubyte"
     raw = bytearray(images.read_bytes())
     raw[-1] = 200  # one pixel of the last image changes (same size)
     images.write_bytes(bytes(raw))
     os.utime(images, ns=(images.stat().st_atime_ns, images.stat().st_mtime_ns + 10**9))
-    third = load_dataset("mnist", True, folder)
+    third = load_dataset("mnist", True, folder, **NO_MD5)
     assert third.images is not first.images and not torch.equal(third.images, first.images)

@@ -85,14 +85,14 @@ def test_noise_also_applies_with_augmentation(data_root):
 
 
 def test_noisy_stream_on_fashionmnist_and_validation(data_root):
-    stream = noisy_stream("fashionmnist", 4, 2, root=data_root)
+    stream = noisy_stream("fashionmnist", 4, 2, root=data_root, **NO_MD5)
     assert [len(e.classes) for e in stream] == [2] * 4
     assert len({c for e in stream for c in e.classes}) == 8
     with pytest.raises(ValueError, match="only 10 available"):
-        noisy_stream("fashionmnist", 4, 5, root=data_root)
+        noisy_stream("fashionmnist", 4, 5, root=data_root, **NO_MD5)
     with pytest.raises(ValueError, match="4 corruptions"):
         noisy_stream("cifar100", 5, 5, root=data_root, **NO_MD5)
-    custom = noisy_stream("fashionmnist", 2, 2, class_order=[3, 1, 4, 0], root=data_root)
+    custom = noisy_stream("fashionmnist", 2, 2, class_order=[3, 1, 4, 0], root=data_root, **NO_MD5)
     assert [e.classes for e in custom] == [(3, 1), (4, 0)]
 
 

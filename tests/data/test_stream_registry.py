@@ -71,3 +71,42 @@ def test_stream_config_works_with_the_shared_from_dict():
     assert cfg.class_order == (1, 2) and cfg.max_per_class_test == "all"
     with pytest.raises(ValueError):
         config.from_dict(StreamConfig, {"nmae": "split-mnist"})
+
+
+def test_classes_per_experience_alone_must_divide_the_classes(data_root):
+    message = "10 classes do not split into experiences of 3; pass num_experiences (--num-experiences) to use 9 of them"
+    with pytest.raises(ValueError) as caught:
+        make_stream("split-fashionmnist", classes_per_experience=3, root=data_root, verify_checksums=False)
+    assert str(caught.value) == message
+    subset = make_stream("split-fashionmnist", classes_per_experience=3, num_experiences=3, root=data_root,
+                         verify_checksums=False)  # explicit: 9 of 10 classes
+    assert [len(e.classes) for e in subset] == [3, 3, 3]
+    gtsrb = make_stream("split-gtsrb", root=data_root)  # 8 x 5 of 43 classes, explicit in SPLIT_DEFAULTS
+    assert (len(gtsrb), len(gtsrb[0].classes)) == (8, 5)
+    ordered = make_stream("split-cifar10", classes_per_experience=3, class_order=[5, 4, 3, 2, 1, 0],
+                          root=data_root, verify_checksums=False)  # the 6 classes given split into 2 x 3
+    assert [e.classes for e in ordered] == [(5, 4, 3), (2, 1, 0)]
+    for bad, match in ((0, "positive"), (11, "exceeds the 10 classes")):
+        with pytest.raises(ValueError, match=match):
+            make_stream("split-cifar10", classes_per_experience=bad, root=data_root, verify_checksums=False)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "0", True])
+def test_stream_config_seed_must_fit_in_63_bits(seed):
+    with pytest.raises(ValueError, match=r"StreamConfig\.seed must be an integer in 0\.\.2\*\*63-1"):
+        StreamConfig(seed=seed)
+
+
+def test_stream_config_converts_numpy_integers_to_int():
+    import numpy as np
+
+    cfg = StreamConfig(name="split-cifar10", seed=np.int64(2**63 - 1), class_order=np.array([3, 1, 2]))
+    assert cfg.seed == 2**63 - 1 and type(cfg.seed) is int
+    assert cfg.class_order == (3, 1, 2) and all(type(c) is int for c in cfg.class_order)
+    assert json.loads(json.dumps(dataclasses.asdict(cfg)))["class_order"] == [3, 1, 2]
+
+
+@pytest.mark.parametrize("order", [[1.0, 2], ["1", "2"], "12", [True, 2], 5])
+def test_stream_config_class_order_must_hold_ints(order):
+    with pytest.raises(ValueError, match=r"StreamConfig\.class_order"):
+        StreamConfig(name="split-cifar10", class_order=order)
