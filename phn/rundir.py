@@ -307,6 +307,9 @@ def plan(run_dir: Path, config: dict[str, Any], *, resume: bool, use_cache: bool
                 "directory (--out), or --overwrite (overwrite=True) to replace it")
         return Plan("fresh", [f"replacing the run of another configuration in {run_dir} (--overwrite)"])
     key, done = run_key(config), completed_key(run_dir)
+    if done is None and (run_dir / MARKER).exists():
+        notice = f"recomputing {run_dir}: its metrics.json does not match its complete.json (altered or corrupt)"
+        return Plan("fresh", [notice])
     if done is not None and old is not None:
         same_data = done.get("data") == key["data"]
         if done == key and use_cache:

@@ -74,7 +74,7 @@ def test_interrupted_rerun_never_returns_the_earlier_configurations_results(tmp_
         (tmp_path / rundir.MARKER).unlink()  # the next iteration must not be a cache hit either
 
 
-def test_a_result_file_altered_after_the_run_is_not_reused(tmp_path):
+def test_a_result_file_altered_after_the_run_is_not_reused(tmp_path, caplog):
     stream = tiny_stream(2)
     run(stream, _strategy(), CFG, out_dir=tmp_path, config={"a": 1})
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -82,7 +82,9 @@ def test_a_result_file_altered_after_the_run_is_not_reused(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(CorruptRunError, match="does not match"):
         Results.load(tmp_path)
-    again = run(stream, _strategy(), CFG, out_dir=tmp_path, config={"a": 1})
+    with caplog.at_level(logging.WARNING, logger="phn"):
+        again = run(stream, _strategy(), CFG, out_dir=tmp_path, config={"a": 1})
+    assert "its metrics.json does not match its complete.json" in caplog.text
     assert not again.cached and Results.load(tmp_path).summary()["aca"] != 99.0
 
 

@@ -143,7 +143,7 @@ def test_state_dict_round_trip_gives_identical_predictions(cls):
     buffer = io.BytesIO()  # a real save / load, as a checkpoint does
     torch.save(a.state_dict(), buffer)
     buffer.seek(0)
-    b.load_state_dict(torch.load(buffer, weights_only=False))
+    b.load_state_dict(torch.load(buffer, weights_only=True))  # plain data: checkpoints load safely
     x = torch.stack([stream[0].test[i][0] for i in range(4)])
     assert torch.equal(a.predict(x, 0), b.predict(x, 0))
     _train(a, stream[1], steps=1)
