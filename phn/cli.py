@@ -111,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate the experiences seen so far every N steps (or epochs) while training: "
                         "accuracy over time in curves.csv (0 = off)")
     t.add_argument("--eval-unit", default="step", choices=["step", "epoch"], help="unit of --eval-every")
-    t.add_argument("--num-workers", type=int, default=0, help="data loader workers")
+    t.add_argument("--num-workers", type=int, default=0, help="data loader workers (--data-path loader)")
+    t.add_argument("--data-path", default="device", choices=["device", "loader"],
+                   help="training batches cropped, flipped and normalised on the training device (in-memory "
+                        "datasets), or a DataLoader with per-item transforms")
     t.add_argument("--no-step-logs", action="store_true", help="do not keep per-step logs")
 
     o = run.add_argument_group("output")
@@ -192,7 +195,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                       "lr": args.lr, "seed": args.seed, "device": args.device, "amp": not args.no_amp,
                       "eval_order": args.eval_order, "extra_eval_orders": args.extra_eval_orders,
                       "eval_every": args.eval_every, "eval_unit": args.eval_unit,
-                      "num_workers": args.num_workers,
+                      "num_workers": args.num_workers, "data_path": args.data_path,
                       "log_steps": not args.no_step_logs},
         })
     except ValueError as error:  # StreamConfig validates names and class orders with ValueError

@@ -22,6 +22,7 @@ PrefixNorm = Literal["running", "batch"]
 EvalOrder = Literal["interleaved", "sorted", "index"]
 HeadInit = Literal["pytorch", "kaiming"]
 EvalUnit = Literal["step", "epoch"]
+DataPath = Literal["device", "loader"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,13 @@ class TrainConfig:
     ``eval_every`` (0: off) evaluates every experience seen so far every N ``eval_unit`` ("step" or
     "epoch") while an experience trains, for accuracy-over-time curves (``Results.curves``,
     ``curves.csv``; Figures 7, 8, 11). It never changes training: the RNG states are restored.
+
+    ``data_path``: ``"device"`` (default) keeps an experience's training images on the training
+    device and crops, flips, corrupts and normalises whole batches there
+    (:class:`phn.data.batched.DeviceBatches`), where the stream's datasets are held in memory;
+    ``"loader"`` uses a DataLoader with the per-item transforms (datasets too large for device memory;
+    folder datasets always do). The two draw their random crops differently: same distribution, other
+    samples.
     """
 
     epochs: int = 1
@@ -109,6 +117,7 @@ class TrainConfig:
     eval_unit: EvalUnit = "step"
     num_workers: int = 0
     log_steps: bool = True
+    data_path: DataPath = "device"
 
     def __post_init__(self) -> None:
         _check(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")

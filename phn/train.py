@@ -183,6 +183,19 @@ def preserved_rng(device: torch.device):
     np.random.set_state(numpy_state)
 
 
+def training_batches(dataset: Dataset, cfg: TrainConfig, device: torch.device, generator: torch.Generator):
+    """The training batches of one experience: :class:`phn.data.batched.DeviceBatches` when
+    ``cfg.data_path == "device"`` and the dataset allows it, else a shuffling DataLoader with the
+    per-item transforms. Both draw every random number from ``generator`` or from RNGs the runner
+    seeds per experience, so runs and resumed runs are reproducible."""
+    from phn.data.batched import DeviceBatches
+
+    if cfg.data_path == "device" and DeviceBatches.supports(dataset):
+        return DeviceBatches(dataset, cfg.batch_size, device, generator)
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
+                      num_workers=cfg.num_workers, generator=generator, pin_memory=device.type == "cuda")
+
+
 def _peak_memory(device: torch.device) -> float:
     if device.type == "cuda":
         return float(torch.cuda.max_memory_allocated(device))
@@ -450,10 +463,7 @@ def _run_locked(stream, strategy, cfg, run_dir, lock, resume, use_cache, config,
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         generator = torch.Generator().manual_seed(seed)
-        loader = DataLoader(
-            experience.train, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
-            num_workers=cfg.num_workers, generator=generator, pin_memory=device.type == "cuda",
-        )
+        loader = training_batches(experience.train, cfg, device, generator)
         tic = time.perf_counter()
         strategy.begin_experience(experience)
         step, curve_time, first_epoch, warned = 0, 0.0, 0, False

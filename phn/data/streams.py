@@ -22,6 +22,7 @@ Both splits of a dataset come from one folder (:func:`phn.data.datasets.load_spl
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import random
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from phn.data.batched import ImageSpec
 from phn.data.datasets import VisionData, dataset_transform, get_dataset_info, load_splits
 from phn.data.errors import CorruptDatasetError
 from phn.data.noise import NoiseTransform, noise_transforms
@@ -86,6 +88,9 @@ class ClassSubset(Dataset):
         classes: original class ids; position = local label.
         transform: maps uint8 (3, 32, 32) to the returned float tensor.
         max_per_class: keep the first N samples of each class (index order); None keeps all.
+        spec: what ``transform`` does, as data (:class:`phn.data.batched.ImageSpec`), so the
+            runner can apply it to whole batches on the device (:class:`phn.data.batched.DeviceBatches`);
+            None when unknown.
 
     Attributes:
         indices: int64 (N,) positions in ``base``.
@@ -93,8 +98,8 @@ class ClassSubset(Dataset):
     """
 
     def __init__(self, base: VisionData, classes: Sequence[int], transform,
-                 max_per_class: int | None = None) -> None:
-        self.base, self.classes, self.transform = base, tuple(classes), transform
+                 max_per_class: int | None = None, spec: ImageSpec | None = None) -> None:
+        self.base, self.classes, self.transform, self.spec = base, tuple(classes), transform, spec
         self.indices = class_indices(base.targets, self.classes, max_per_class)
         self.original_targets = base.targets[self.indices]
         counts = torch.bincount(self.original_targets, minlength=int(base.targets.max()) + 1)
@@ -171,12 +176,14 @@ def _build(stream_name: str, parts: list[tuple[str, tuple[int, ...], NoiseTransf
                                        download=download)
         train, test = loaded[name]
         extra = noise.transform if noise is not None else None
+        info = get_dataset_info(name)
+        spec = ImageSpec(info.mean, info.std, augment, noise.name if noise is not None else None)
         label = f"{stream_name}[{task_id}] {name} classes={classes}" + (f" noise={noise.name}" if noise else "")
         stream.append(Experience(
             task_id=task_id, classes=classes,
-            train=ClassSubset(train, classes, dataset_transform(name, augment, extra), max_per_class),
+            train=ClassSubset(train, classes, dataset_transform(name, augment, extra), max_per_class, spec),
             test=ClassSubset(test, classes, dataset_transform(name, False, extra),
-                             _test_cap(max_per_class, max_per_class_test)),
+                             _test_cap(max_per_class, max_per_class_test), dataclasses.replace(spec, augment=False)),
             dataset=name, name=label, noise=noise.name if noise else None,
         ))
     return stream
