@@ -1,0 +1,1 @@
+"""Benchmarks: scripts and modules that measure phn (``python -m benchmarks.speed``); not part of the library."""
