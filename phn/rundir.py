@@ -275,6 +275,7 @@ class Plan:
 
     action: Action
     notices: list[str] = field(default_factory=list)
+    routine: bool = False  # the notices are routine (a plain cache hit): logged at INFO, not WARNING
 
 
 def plan(run_dir: Path, config: dict[str, Any], *, resume: bool, use_cache: bool, overwrite: bool,
@@ -314,7 +315,7 @@ def plan(run_dir: Path, config: dict[str, Any], *, resume: bool, use_cache: bool
         same_data = done.get("data") == key["data"]
         if done == key and use_cache:
             return Plan("cached", [f"results of an identical earlier run (same settings, code and data) in "
-                                   f"{run_dir}; --no-cache (use_cache=False) recomputes them"])
+                                   f"{run_dir}; --no-cache (use_cache=False) recomputes them"], routine=True)
         if same_data and done.get("code") != key["code"] and use_cache and reuse_other_code:
             return Plan("cached", [f"reusing results in {run_dir} computed by OTHER phn code "
                                    f"(source {str(done.get('code'))[:12]}, now {str(key['code'])[:12]}), as asked"])

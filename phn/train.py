@@ -212,16 +212,19 @@ before any update: about ln C for a fresh network) is explosive: the run goes on
 log and in ``metrics.json`` (``warnings``), once per experience."""
 
 
+def _diverged(what: str, run_dir: Path | None) -> DivergenceError:
+    """The one-line error of a diverged run: ``what`` went non-finite; nothing was written."""
+    kept = f", the last checkpoint in {run_dir} is intact" if run_dir is not None else ""
+    return DivergenceError(f"training diverged: {what}; no results written{kept} (lower the learning rate or beta)")
+
+
 def _check_parameters(strategy: Strategy, where: str, run_dir: Path | None) -> None:
     """Raise :class:`DivergenceError` if a parameter of ``strategy`` is NaN or infinite (checked
     before every checkpoint and evaluation: the last step's loss was finite, but its update may not be)."""
     for name, module in strategy.modules().items():
         for parameter_name, parameter in module.named_parameters():
             if not bool(torch.isfinite(parameter).all()):
-                raise DivergenceError(
-                    f"training diverged: {name}.{parameter_name} became NaN or infinite {where}; no results "
-                    "written" + (f", the last checkpoint in {run_dir} is intact" if run_dir is not None else "")
-                    + " (lower the learning rate or beta)")
+                raise _diverged(f"{name}.{parameter_name} became NaN or infinite {where}", run_dir)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -391,8 +394,7 @@ def _run_locked(stream, strategy, cfg, run_dir, lock, resume, use_cache, config,
                               reuse_other_code=reuse_other_code,
                               checkpoint_config=state["config"] if state is not None else None)
         for notice in decided.notices:  # a plain cache hit is news only to a command-line user
-            log.log(logging.INFO if decided.action == "cached" and "OTHER" not in notice else logging.WARNING,
-                    "phn: %s", notice)
+            log.log(logging.INFO if decided.routine else logging.WARNING, "phn: %s", notice)
         if decided.action == "cached":
             cached = Results.load(run_dir)
             cached.cached = True
@@ -497,11 +499,8 @@ def _run_locked(stream, strategy, cfg, run_dir, lock, resume, use_cache, config,
                 logs = strategy.train_step(x, y, experience.task_id)
                 loss = float(logs.get("loss", 0.0))
                 if not math.isfinite(loss):
-                    raise DivergenceError(
-                        f"training diverged: loss {loss} at experience {i + 1}/{n}, epoch {epoch + 1}, step "
-                        f"{step + 1}; no results written" + (f", the last checkpoint in {run_dir} is intact"
-                                                             if run_dir is not None else "")
-                        + " (lower the learning rate or beta)")
+                    raise _diverged(f"loss {loss} at experience {i + 1}/{n}, epoch {epoch + 1}, step {step + 1}",
+                                    run_dir)
                 if reference_loss is None:
                     reference_loss = loss
                 elif not warned and loss > EXPLOSIVE_FACTOR * max(reference_loss, 1e-8):
