@@ -143,9 +143,10 @@ def plan(args: argparse.Namespace) -> list[Case]:
             for exp in args.experiences:
                 for b in args.batches:
                     base = {"model": k, "experience": exp, "batch": b} | common
-                    cases += [Case("train", "phn", amp=args.amp, **base), Case("train", "per-sample", **base),
-                              Case("train", "per-sample", allocator="tuned", **base),
-                              Case("train", "ceiling", amp=args.amp, **base)]
+                    cases += [Case("train", "phn", amp=args.amp, **base), Case("train", "per-sample", **base)]
+                    if not args.device.startswith("cuda"):  # glibc's settings matter on CPU, not to CUDA memory
+                        cases.append(Case("train", "per-sample", allocator="tuned", **base))
+                    cases.append(Case("train", "ceiling", amp=args.amp, **base))
     if "lookahead" in args.sections:
         for k in args.models:
             cases += [Case("lookahead", "phn", k, args.experiences[0], args.batches[0], order, amp=args.amp, **common)
@@ -245,12 +246,15 @@ def machine(args: argparse.Namespace, argv: list[str], seconds: float) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "phn", "benchmarks"], cwd=ROOT, capture_output=True,
+                           text=True, check=False).stdout.strip()
     return {
         "command": " ".join(["python", "-m", "benchmarks.speed", *argv]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "seconds": round(seconds, 1),
         "cpu": cpu, "cores": os.cpu_count(), "threads": args.threads, "device": args.device,
         "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None,
         "torch": torch.__version__, "python": platform.python_version(), "commit": commit.stdout.strip(),
+        "uncommitted_changes": bool(dirty),  # phn/ or benchmarks/ differ from the commit
         "parent_malloc_env": {k: os.environ[k] for k in TUNED_MALLOC if k in os.environ},
         "reps": args.reps, "steps": args.steps, "warmup": args.warmup, "quick": args.quick, "amp": args.amp,
     }

@@ -175,6 +175,48 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n\n".join(out)
 
 
+GOALS = {
+    "ceiling": 0.85,  # every HN-k at least 0.85x its plain-network ceiling, experiences 2 and 20
+    "per_sample_exp2": 5.0,  # HN-2 and HN-F at least 5x the per-sample path at experience 2 ...
+    "per_sample_late": 10.0,  # ... and 10x at experience 20
+    "regulariser": 3.0,  # the regulariser at 20 earlier tasks at most 3x its cost at 1
+    "data": 10.0,  # the batched data path at least 10x the per-sample DataLoader
+}
+
+
+def goals(table: pd.DataFrame) -> pd.DataFrame:
+    """Issue 12's goals against a benchmark table (:func:`aggregate`): one row per measured case with
+    ``goal``, ``case``, ``measured`` (the ratio), ``target`` and ``met``.
+
+    The per-sample goal is judged against the FASTER of the per-sample path's two allocator settings
+    where both were measured (the stricter comparison). Rows appear only for what the table holds.
+    """
+    rows = []
+    train = table[(table.section == "train") & (table.method == "phn")]
+    for r in train.itertuples():
+        case = f"{r.model}, exp {int(r.experience)}, batch {int(r.batch)}"
+        if not math.isnan(r.over_ceiling):
+            rows.append({"goal": "phn / plain-network ceiling", "case": case, "measured": r.over_ceiling,
+                         "target": f">= {GOALS['ceiling']}", "met": r.over_ceiling >= GOALS["ceiling"]})
+        if r.model in ("HN-2", "HN-F"):
+            ratios = [v for v in (r.over_per_sample, r.over_per_sample_tuned) if not math.isnan(v)]
+            if ratios:
+                target = GOALS["per_sample_exp2"] if int(r.experience) <= 2 else GOALS["per_sample_late"]
+                rows.append({"goal": "phn / per-sample path (the faster allocator)", "case": case,
+                             "measured": min(ratios), "target": f">= {target:g}", "met": min(ratios) >= target})
+    reg = table[(table.section == "regulariser") & (table.method == "batched")]
+    if len(reg):
+        last = str(max(reg.option.astype(int)))
+        for r in reg[reg.option == last].itertuples():
+            rows.append({"goal": f"regulariser at {last} earlier tasks / at 1", "case": r.model, "measured": r.ratio,
+                         "target": f"<= {GOALS['regulariser']:g}", "met": r.ratio <= GOALS["regulariser"]})
+    data = table[(table.section == "data") & (table.method != "dataloader")]
+    for r in data.itertuples():
+        rows.append({"goal": "batched data path / per-sample DataLoader", "case": f"{r.method}, batch {int(r.batch)}",
+                     "measured": r.ratio, "target": f">= {GOALS['data']:g}", "met": r.ratio >= GOALS["data"]})
+    return pd.DataFrame(rows, columns=["goal", "case", "measured", "target", "met"])
+
+
 def figure(table: pd.DataFrame) -> plt.Figure:
     """Training throughput by method (log scale), regulariser cost vs earlier tasks, look-ahead, data path."""
     sections = [s for s in ("train", "regulariser", "lookahead", "data") if (table.section == s).any()]
@@ -237,4 +279,5 @@ def _train_panel(ax: plt.Axes, part: pd.DataFrame) -> None:
     ax.set_title(f"Training step, batch {int(batch)}")
 
 
-__all__ = ["COLUMNS", "KEYS", "aggregate", "case_fields", "compile_rows", "figure", "markdown", "method_label"]
+__all__ = ["COLUMNS", "GOALS", "KEYS", "aggregate", "case_fields", "compile_rows", "figure", "goals", "markdown",
+           "method_label"]

@@ -31,6 +31,12 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
     return contextlib.nullcontext()
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 where autocast left it in bf16 (logits, latents); float64 stays float64, so a
+    strategy runs end to end in double precision too (gradient checks, ``benchmarks.cuda_check``)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 class Strategy(abc.ABC):
     """Base class of Naive, EWC, LatentReplay and PartialHN.
 

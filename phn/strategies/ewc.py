@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from phn.config import DEFAULT_EWC_LAMBDA
-from phn.strategies.base import autocast
+from phn.strategies.base import autocast, full_precision
 from phn.strategies.naive import Naive
 
 
@@ -60,7 +60,7 @@ class EWC(Naive):
             x, y = x.to(self.device), y.to(self.device)
             self.model.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp):
-                loss = F.cross_entropy(self.model(x, task_id).float(), y)
+                loss = F.cross_entropy(full_precision(self.model(x, task_id)), y)
             loss.backward()
             for n, p in self.model.named_parameters():
                 if p.grad is not None:

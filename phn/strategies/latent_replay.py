@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from phn.models.resnet import freeze_, num_prefix_parts, recalibrate_bn_
-from phn.strategies.base import autocast
+from phn.strategies.base import autocast, full_precision
 from phn.strategies.naive import Naive
 
 
@@ -60,7 +60,7 @@ class LatentBuffer:
         self.tasks, self.classes = self.tasks[keep], self.classes[keep]
 
     def add(self, latents: torch.Tensor, labels: torch.Tensor, tasks: torch.Tensor, classes: torch.Tensor) -> None:
-        latents = latents.detach().float().cpu()
+        latents = full_precision(latents.detach()).cpu()
         self.latents = latents if len(self) == 0 else torch.cat([self.latents, latents])
         self.labels = torch.cat([self.labels, labels.cpu()])
         self.tasks = torch.cat([self.tasks, tasks.cpu()])
@@ -116,7 +116,7 @@ class LatentReplay(Naive):
             if replay:
                 zr, yr, tr = (t.to(self.device) for t in self.buffer.sample(x.shape[0], self.generator))
                 z = torch.cat([z, zr.to(z.dtype)])
-            feats = self.model.features(z, self.depth, 5).mean(dim=(2, 3)).float()  # (B [+ B], 8nf)
+            feats = full_precision(self.model.features(z, self.depth, 5).mean(dim=(2, 3)))  # (B [+ B], 8nf)
         ce = F.cross_entropy(self.model.classifier(feats[: x.shape[0]], task_id), y)
         if not replay:
             return ce, {"ce": ce.item()}
@@ -143,7 +143,7 @@ class LatentReplay(Naive):
         """Logits (B, C) of head ``task_id`` from latents z at depth k."""
         self.model.eval()
         with autocast(self.device, self.amp):
-            return self.model.forward_from(z, self.depth, task_id).float()
+            return full_precision(self.model.forward_from(z, self.depth, task_id))
 
     def end_experience(self, experience: Any) -> None:
         if not self.frozen:
@@ -175,7 +175,7 @@ class LatentReplay(Naive):
         if not index:
             return
         subset = torch.utils.data.Subset(experience.train, index)
-        latents = [self.frozen_latents(x.to(self.device)).float().cpu() for x, _ in self.loader(subset)]
+        latents = [full_precision(self.frozen_latents(x.to(self.device))).cpu() for x, _ in self.loader(subset)]
         self.buffer.add(torch.cat(latents), local[index], torch.full((len(index),), experience.task_id), classes[index])
 
     def stored_floats(self) -> int:

@@ -14,7 +14,7 @@ from torch import nn
 
 from phn.config import ModelConfig
 from phn.models.resnet import SlimResNet18
-from phn.strategies.base import Strategy, autocast
+from phn.strategies.base import Strategy, autocast, full_precision
 
 
 class Naive(Strategy):
@@ -56,7 +56,7 @@ class Naive(Strategy):
     def loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Cross-entropy of head ``task_id`` on (x, y). x: (B, 3, H, W), y: (B,)."""
         with autocast(self.device, self.amp):
-            ce = F.cross_entropy(self.model(x, task_id).float(), y)
+            ce = F.cross_entropy(full_precision(self.model(x, task_id)), y)
         return ce, {"ce": ce.item()}
 
     # ---- Strategy interface ---------------------------------------------------------------------
@@ -76,7 +76,7 @@ class Naive(Strategy):
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
         self.model.eval()
         with autocast(self.device, self.amp):
-            return self.model(x, task_id).float()
+            return full_precision(self.model(x, task_id))
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model}

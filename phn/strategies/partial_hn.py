@@ -31,7 +31,7 @@ from phn.models.resnet import build_prefix, freeze_, recalibrate_bn_
 from phn.models.target import GeneratedResNet
 from phn.optim.lookahead import LookaheadResult, lookahead_gradients
 from phn.optim.regulariser import OutputRegulariser
-from phn.strategies.base import Strategy, autocast
+from phn.strategies.base import Strategy, autocast, full_precision
 
 
 def _task_id(experience: Any) -> int:
@@ -143,7 +143,7 @@ class PartialHN(Strategy):
     # ---- training -------------------------------------------------------------------------------
     def _logits(self, z: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         with autocast(self.device, self.amp):
-            return self.target(z, weights).float()  # (B, C)
+            return full_precision(self.target(z, weights))  # (B, C)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> dict[str, float]:
         """One step on a batch of one task; returns loss, ce, reg (R, unscaled) and cos(g1, g2)."""

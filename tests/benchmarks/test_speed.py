@@ -46,3 +46,39 @@ def test_plan_covers_the_issue_configurations() -> None:
     assert {c.option for c in cases if c.section == "regulariser"} == {"1", "5", "10", "20"}
     assert {c.option for c in cases if c.section == "lookahead"} == {"none", "first", "second"}
     assert "compile" not in {c.section for c in cases}
+
+
+def test_plan_on_cuda_leaves_out_the_glibc_allocator_rows() -> None:
+    cases = speed.plan(speed.parse_args(["--device", "cuda"]))
+    assert {c.allocator for c in cases if c.section == "train"} == {"default"}
+
+
+def test_goals_against_a_hand_made_table() -> None:
+    from benchmarks.speed_report import goals
+
+    nan = float("nan")
+    table = pd.DataFrame([
+        # HN-4: 0.9x its ceiling (met); HN-2 at exp 20: 0.5x (missed), 12x / 8x the two per-sample variants
+        {"section": "train", "method": "phn", "model": "HN-4", "experience": 2, "batch": 64, "over_ceiling": 0.9,
+         "over_per_sample": 2.0, "over_per_sample_tuned": nan, "option": "", "ratio": nan},
+        {"section": "train", "method": "phn", "model": "HN-2", "experience": 20, "batch": 64, "over_ceiling": 0.5,
+         "over_per_sample": 12.0, "over_per_sample_tuned": 8.0, "option": "", "ratio": nan},
+        {"section": "regulariser", "method": "batched", "model": "HN-2", "experience": 0, "batch": 0,
+         "over_ceiling": nan, "over_per_sample": nan, "over_per_sample_tuned": nan, "option": "1", "ratio": 1.0},
+        {"section": "regulariser", "method": "batched", "model": "HN-2", "experience": 0, "batch": 0,
+         "over_ceiling": nan, "over_per_sample": nan, "over_per_sample_tuned": nan, "option": "20", "ratio": 2.5},
+        {"section": "regulariser", "method": "loop", "model": "HN-2", "experience": 0, "batch": 0,
+         "over_ceiling": nan, "over_per_sample": nan, "over_per_sample_tuned": nan, "option": "20", "ratio": 19.0},
+        {"section": "data", "method": "dataloader", "model": "", "experience": 0, "batch": 64, "over_ceiling": nan,
+         "over_per_sample": nan, "over_per_sample_tuned": nan, "option": "", "ratio": 1.0},
+        {"section": "data", "method": "device-batches", "model": "", "experience": 0, "batch": 64,
+         "over_ceiling": nan, "over_per_sample": nan, "over_per_sample_tuned": nan, "option": "", "ratio": 9.0},
+    ])
+    got = {(g.goal.split(" (")[0], g.case): (g.measured, g.met) for g in goals(table).itertuples()}
+    assert got == {
+        ("phn / plain-network ceiling", "HN-4, exp 2, batch 64"): (0.9, True),
+        ("phn / plain-network ceiling", "HN-2, exp 20, batch 64"): (0.5, False),
+        ("phn / per-sample path", "HN-2, exp 20, batch 64"): (8.0, False),  # the faster per-sample variant: 8x < 10x
+        ("regulariser at 20 earlier tasks / at 1", "HN-2"): (2.5, True),
+        ("batched data path / per-sample DataLoader", "device-batches, batch 64"): (9.0, False),
+    }
