@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11 (see README):
 #   make book   # venv + offline data + MathJax, execute notebooks with papermill, build the book
-#   make test   # venv + offline data, then the whole test suite (unit tests and notebook smoke runs)
+#   make test   # venv (+ the Ray extra) + offline data, then the whole test suite (unit tests, Ray sweeps,
+#               # notebook smoke runs)
 # Both are idempotent: a second run reuses the venv, the data and the assets.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -30,6 +31,12 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+
+# The optional Ray extra (phn.sweep): the tests run the sweeps on local Ray, so `make test` installs it.
+SWEEP_STAMP := $(VENV)/.phn-sweep-installed
+$(SWEEP_STAMP): requirements-sweep.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-sweep.txt
+	touch $@
 
 # FashionMNIST, the offline default, from the Debian package (real files, installed read-only).
 data:
@@ -71,7 +78,7 @@ book: venv data assets notebooks
 	$(VENV)/bin/jupyter-book build book/
 	@echo "The book: $(abspath book/_build/html/index.html)"
 
-test: venv data
+test: venv $(SWEEP_STAMP) data
 	$(PY) -m pytest --nbval
 
 clean:

@@ -5,6 +5,9 @@ Example::
     python -m phn run --stream split-fashionmnist --strategy hn --freeze-depth 4 --epochs 1 \\
         --seed 0 --class-order 0,1,2,3,4,5,6,7,8,9 --max-per-class 1000 --out runs/hn4
 
+``python -m phn sweep --grid strategy=Naive,HN-4 --grid seed=0,1 --out runs/sweeps/s`` runs a grid of
+runs, in this process or on Ray (:mod:`phn.sweep`), and prints mean +- std per strategy.
+
 ``python -m phn notebook IN OUT -p name value`` executes a notebook with papermill and refuses
 parameters the notebook does not declare (:mod:`phn.notebooks`).
 
@@ -47,13 +50,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m phn", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = commands.add_parser("run", help="train one strategy on one stream",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-
-    s = run.add_argument_group("stream")
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The options that describe one run's configuration (``phn run``; the base of ``phn sweep``)."""
+    s = parser.add_argument_group("stream")
     s.add_argument("--stream", default="split-fashionmnist",
                    help="split-<dataset>, noisy-<dataset> or cross:<a>-><b>; datasets: fashionmnist, mnist, "
                         "cifar10, cifar100, svhn, gtsrb, tinyimagenet")
@@ -70,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--download", action="store_true",
                    help="download missing dataset files into the first data root (needs internet)")
 
-    m = run.add_argument_group("strategy and model")
+    m = parser.add_argument_group("strategy and model")
     m.add_argument("--strategy", default="hn", choices=["naive", "ewc", "lr", "hn"],
                    help="hn with --freeze-depth 0 is HN-F")
     m.add_argument("--freeze-depth", type=int, default=4, help="k in 0..4: stem + stages 1..k frozen after experience 1")
@@ -82,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--buffer-size", type=int, default=200, help="latent replay buffer size")
     m.add_argument("--replay-coef", type=float, default=1.0, help="latent replay coefficient c")
 
-    h = run.add_argument_group("hypernetwork")
+    h = parser.add_argument_group("hypernetwork")
     h.add_argument("--embedding-dim", type=int, default=32)
     h.add_argument("--hidden", type=_int_list, default=[50, 32], help="trunk widths")
     h.add_argument("--lookup-dim", type=int, default=32, help="d of the channel-wise conv heads")
@@ -93,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="head initialisation: PyTorch's defaults (the authors' release) or Kaiming-scaled "
                         "generated weights (forgets more)")
 
-    t = run.add_argument_group("training")
+    t = parser.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=1, help="epochs per experience (paper: 100)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--eval-batch-size", type=int, default=256)
@@ -117,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "datasets), or a DataLoader with per-item transforms")
     t.add_argument("--no-step-logs", action="store_true", help="do not keep per-step logs")
 
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m phn", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="train one strategy on one stream",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_config_options(run)
     o = run.add_argument_group("output")
     o.add_argument("--out", help="run directory (config.json, metrics.json, accuracy.csv, steps.csv, checkpoint)")
     o.add_argument("--resume", action="store_true", help="continue after the last finished experience in --out")
@@ -131,6 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: after every epoch; always after every experience)")
     o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: only on a terminal)")
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of runs in this process or on Ray (resumable), print the paper's table",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Run every combination of the --grid values (over the run options given, as `phn run` "
+                    "reads them) as trials of a sweep: one run directory each, finished ones skipped, failed "
+                    "ones retried once; then print mean +- std per strategy (phn.sweep).")
+    add_config_options(sweep)
+    g = sweep.add_argument_group("sweep")
+    g.add_argument("--grid", action="append", default=[], metavar="AXIS=V1,V2",
+                   help="an axis and its values, e.g. strategy=Naive,EWC,HN-4 seed=0,1 freeze_depth=2,4 "
+                        "stream=split-mnist hyper.beta=0.1,1 (repeat for more axes)")
+    g.add_argument("--out", required=True, help="sweep directory (sweep.json, trials/, runs/, summary.csv)")
+    g.add_argument("--resume", action="store_true", help="continue the unfinished sweep in --out")
+    g.add_argument("--executor", default="ray", choices=["ray", "inprocess"],
+                   help="Ray tasks (local Ray unless --address), or one after another in this process")
+    g.add_argument("--address", help="address of a running Ray cluster (e.g. auto or ray://host:10001)")
+    g.add_argument("--max-concurrent", type=int, help="trials at a time (default: as Ray's resources allow)")
+    g.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial")
+    g.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray GPUs per trial")
+    g.add_argument("--threads-per-trial", type=int, help="torch threads per trial (default: --cpus-per-trial)")
+    g.add_argument("--retries", type=int, default=1, help="further attempts of a failed trial")
+    g.add_argument("--runs-root", help="where trials' run directories go (default: OUT/runs)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: only on a terminal)")
     nb = commands.add_parser("notebook", help="execute a notebook with papermill, refusing unknown parameters",
                              description="Execute a notebook with parameters (papermill); a parameter the notebook "
                                          "does not declare is an error, not a warning.")
@@ -180,7 +211,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for option, value in (("--seed", args.seed), ("--stream-seed", args.stream_seed)):
         if value is not None and not 0 <= value <= MAX_SEED:
             raise ConfigError(f"{option} must be an integer in 0..2**63-1, got {value}")
-    if args.checkpoint_minutes is not None and not args.checkpoint_minutes >= 0:
+    if getattr(args, "checkpoint_minutes", None) is not None and not args.checkpoint_minutes >= 0:
         raise ConfigError(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}")
     try:
         return from_dict(RunConfig, {
@@ -200,6 +231,47 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         })
     except ValueError as error:  # StreamConfig validates names and class orders with ValueError
         raise ConfigError(str(error)) from None
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list]:
+    """``--grid`` values (``AXIS=V1,V2``) as sweep axes; values are read as ``-p`` values (numbers,
+    None, strings)."""
+    from phn.notebooks import parse_value
+
+    axes: dict[str, list] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip().replace("-", "_")
+        parsed = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not sep or not name or not parsed:
+            raise ConfigError(f"--grid expects AXIS=V1,V2 (e.g. strategy=Naive,HN-4), got {item!r}")
+        if name in axes:
+            raise ConfigError(f"--grid {name} is given twice; list all its values in one --grid")
+        axes[name] = parsed
+    return axes
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``python -m phn sweep``: expand the grid, run it, print the paper's table."""
+    from phn.sweep import SweepOptions, grid, paper_table, run_sweep
+
+    if not 0 <= args.freeze_depth <= 4:
+        raise ConfigError(f"--freeze-depth must be in 0..4, got {args.freeze_depth}")
+    axes = parse_grid(args.grid)
+    if not axes:
+        raise ConfigError("phn sweep needs at least one --grid AXIS=V1,V2 (e.g. --grid strategy=Naive,HN-4)")
+    configs = grid(config_from_args(args), axes)
+    options = SweepOptions(executor=args.executor, address=args.address, max_concurrent=args.max_concurrent,
+                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                           threads_per_trial=args.threads_per_trial, retries=args.retries, progress=args.progress)
+    print(f"sweep: {len(configs)} trials ({' x '.join(f'{len(v)} {k}' for k, v in axes.items())}) in {args.out}",
+          file=sys.stderr)
+    result = run_sweep(configs, args.out, options, resume=args.resume, runs_root=args.runs_root)
+    print(paper_table(result.summary).to_string(index=False))
+    for tid, error in result.failed.items():
+        print(f"failed: {tid}: {error}")
+    print(f"sweep: {args.out} (trials.csv, summary.csv; {len(result.results)} of {len(configs)} trials done)")
+    return 1 if result.failed else 0
 
 
 def format_summary(cfg: RunConfig, results) -> str:
@@ -247,6 +319,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "notebook":
             return run_notebook(args)
+        if args.command == "sweep":
+            return run_sweep_command(args)
         if not 0 <= args.freeze_depth <= 4:
             raise ConfigError(f"--freeze-depth must be in 0..4, got {args.freeze_depth}")
         cfg = config_from_args(args)

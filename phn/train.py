@@ -291,6 +291,16 @@ def versions() -> dict[str, str]:
             "python": sys.version.split()[0]}
 
 
+def cache_key(cfg: RunConfig, stream: Sequence[Any] | None = None) -> dict[str, str | None]:
+    """The key a finished run of ``cfg`` must carry in its ``complete.json`` for :func:`run_config` to
+    reuse it (:func:`phn.rundir.run_key` of the settings, this ``phn`` source and the data files
+    ``stream`` reads; ``stream`` is built from ``cfg`` when not given)."""
+    stream = cfg.stream.build() if stream is None else stream
+    from phn.rundir import run_key
+
+    return run_key(_record(to_dict(cfg), stream))
+
+
 def _record(config: dict[str, Any] | None, stream: Sequence[Any]) -> dict[str, Any]:
     """The config saved as config.json: the settings plus versions, code and data provenance."""
     from phn.data import stream_provenance

@@ -23,13 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
 from phn.ledger import Finding, verdict_from
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
-from phn.train import run_config, run_dir_for
 
 TABLE2_STRATEGIES = ("Naive", "EWC", "LR-1", "LR-2", "LR-3", "LR-4", "HN-1", "HN-2", "HN-3", "HN-4", "HN-F")
 PAPER_STREAMS = ("split-cifar100", "split-tinyimagenet")
@@ -177,24 +175,37 @@ class BenchmarkRuns:
 
 
 def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
-                   progress: bool | None = None) -> BenchmarkRuns:
+                   progress: bool | None = None, executor: str = "inprocess", address: str | None = None,
+                   sweep_dir: str | os.PathLike | None = None, **sweep_options: Any) -> BenchmarkRuns:
     """Train every strategy of ``cfg`` per seed, and LR-k with c = 0 at ``curve_depth`` (run
-    directories cached under ``root``, default ``runs/``)."""
+    directories cached under ``root``, default ``runs/``).
+
+    In process by default; ``executor="ray"`` (with ``address`` for a cluster, and
+    :class:`phn.sweep.SweepOptions` fields such as ``max_concurrent``) runs the same runs as a Ray
+    sweep recorded in ``sweep_dir`` (:func:`phn.sweep.run_configs`): the same run directories, so
+    either executor reuses the other's results."""
+    from phn.sweep import default_sweep_dir, load_sweep, run_configs, trial_id
+
     lr_label, hn_label = cfg.curve_labels
     jobs = [(label, seed, 1.0) for seed in cfg.seeds for label in cfg.strategies]
     jobs += [(lr_label, seed, 0.0) for seed in cfg.seeds]
     for extra in (lr_label, hn_label):  # Figure 8 needs them even when Table 2's list lacks them
         if extra not in cfg.strategies:
             jobs += [(extra, seed, 1.0) for seed in cfg.seeds]
+    configs = [cfg.run_config(label, seed, coef) for label, seed, coef in jobs]
+    if executor != "inprocess" and sweep_dir is None:
+        sweep_dir = default_sweep_dir(configs, root)
+    done = run_configs(configs, root, executor=executor, address=address, sweep_dir=sweep_dir, progress=progress,
+                       desc="benchmark runs", **sweep_options)
+    # a sweep's timing flags (trials that ran beside others) go with the rows into Table 2
+    flags = {} if sweep_dir is None else load_sweep(sweep_dir).trials.set_index("trial")[["beside", "shared_cores"]]
     rows, results, curves = [], {}, {}
-    bar = tqdm(jobs, desc="benchmark runs", disable=progress is False, dynamic_ncols=True)
-    for label, seed, coef in bar:
-        run_cfg = cfg.run_config(label, seed, coef)
-        bar.set_postfix_str(f"{label} c={coef:g} seed {seed}")
-        res = run_config(run_cfg, resume=True, out_dir=run_dir_for(run_cfg, root), progress=progress)
+    for (label, seed, coef), run_cfg in zip(jobs, configs, strict=True):
+        res = done[trial_id(run_cfg)]
         if coef and label in cfg.strategies:
             results[label, seed] = res
-            rows.append({"strategy": label, "seed": seed, **res.summary()})
+            timing = {} if sweep_dir is None else flags.loc[trial_id(run_cfg)].to_dict()
+            rows.append({"strategy": label, "seed": seed, **res.summary(), **timing})
         if label in cfg.curve_labels:
             curves[label if label == hn_label else f"{label} (c = {coef:g})", seed] = res
     return BenchmarkRuns(pd.DataFrame(rows), results, curves)
@@ -202,12 +213,11 @@ def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
 
 def benchmark_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std over seeds per strategy (columns ``<metric>`` and ``<metric>_std`` for aca,
-    learning_accuracy, forgetting, train_time_s; ``seeds``), in the order the strategies first appear."""
-    metrics = ["aca", "learning_accuracy", "forgetting", "train_time_s"]
-    grouped = runs.groupby("strategy", sort=False)
-    out = grouped[metrics].mean()
-    out = out.join(grouped[metrics].std().fillna(0.0).add_suffix("_std")).join(grouped.size().rename("seeds"))
-    return out.reset_index()
+    learning_accuracy, forgetting, train_time_s; ``seeds``), in the order the strategies first appear
+    (:func:`phn.sweep.summarize`, the sweeps' aggregation)."""
+    from phn.sweep import summarize
+
+    return summarize(runs)
 
 
 def benchmark_table(summary: pd.DataFrame, stream: str) -> pd.DataFrame:
@@ -217,8 +227,12 @@ def benchmark_table(summary: pd.DataFrame, stream: str) -> pd.DataFrame:
     def cell(metric: str, digits: int = 1) -> list[str]:
         return [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(summary[metric], summary[f"{metric}_std"], strict=True)]
 
+    from phn.sweep import timing_note
+
+    times = [f"{text} {timing_note(r)}".strip() for text, r in zip(cell("train_time_s", 0), summary.itertuples(),
+                                                                   strict=True)]
     table = pd.DataFrame({"strategy": summary.strategy, "ACA (%)": cell("aca"), "forgetting (%)": cell("forgetting"),
-                          "learning acc. (%)": cell("learning_accuracy"), "train time (s)": cell("train_time_s", 0),
+                          "learning acc. (%)": cell("learning_accuracy"), "train time (s)": times,
                           "seeds": summary.seeds})
     paper = paper_table2(stream)
     if paper is not None:
