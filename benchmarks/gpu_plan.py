@@ -89,4 +89,35 @@ def split_cifar100_steps(epochs: int = 100, batch_size: int = 64, experiences: i
     return experiences * epochs * -(-images_per_experience // batch_size)
 
 
-__all__ = ["ASSUMPTIONS", "StepProfile", "predict_seconds", "profile_step", "split_cifar100_steps"]
+def comparison(freeze_depths=(4, 2, 0), e2e_csv=None) -> "pd.DataFrame":
+    """One row per HN-k: FLOPs and operators of one step (counted here), the predicted Split-CIFAR100
+    time (:func:`predict_seconds`), the measured GPU step time and 100-epoch time from ``e2e_csv``
+    (:mod:`benchmarks.e2e_times`, where it has the model) with the per-operator time it implies, and
+    the paper's time (Table 2, the paper's GPU)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from benchmarks.e2e_times import extrapolate
+    from phn.reference import paper_table2
+
+    measured = (extrapolate(pd.read_csv(e2e_csv)).set_index("model")
+                if e2e_csv is not None and Path(e2e_csv).is_file() else pd.DataFrame())
+    paper = paper_table2("split-cifar100").set_index("strategy")
+    rows = []
+    for k in freeze_depths:
+        model = "HN-F" if k == 0 else f"HN-{k}"
+        profile = profile_step(freeze_depth=k)  # one step of experience 2, batch 64, on this CPU
+        row = {"model": model, "GFLOP / step": profile.flops / 1e9, "operators / step": profile.operators,
+               "predicted (min, H100 model)": predict_seconds(profile, split_cifar100_steps())["predicted_s"] / 60}
+        if model in measured.index:
+            m = measured.loc[model]
+            row |= {"measured ms / step (H200)": m.step_ms, "epochs measured": int(m.measured_epochs),
+                    "100 epochs (min, H200, scaled)": m.predicted_100_epochs_min,
+                    "implied µs / operator (ops of exp. 2)": 1e3 * m.step_ms / profile.operators}
+        row["paper (its GPU)"] = paper.loc[model, "paper_time"] if model in paper.index else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["ASSUMPTIONS", "comparison", "StepProfile", "predict_seconds", "profile_step", "split_cifar100_steps"]

@@ -217,6 +217,53 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["goal", "case", "measured", "target", "met"])
 
 
+def load_recorded(folder) -> tuple[pd.DataFrame, dict]:
+    """A recorded benchmark folder (``speed.csv``, ``speed.json``, optionally ``compile.csv``): the
+    table (the compile trial's rows appended) and the machine's metadata."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    parts = [pd.read_csv(folder / name).rename(columns={"config": "label"})
+             for name in ("speed.csv", "compile.csv") if (folder / name).is_file()]
+    return pd.concat(parts, ignore_index=True), json.loads((folder / "speed.json").read_text())
+
+
+def machine_line(meta: Mapping) -> str:
+    """Where, when, from which commit and with which command a benchmark was measured (markdown)."""
+    where = f"{meta['gpu']} (device {meta['device']})" if meta.get("gpu") else f"{meta['cpu']}, {meta['cores']} cores"
+    sizes = "**QUICK sizes: a check of the command, not a measurement**" if meta.get("quick") else (
+        f"{meta['reps']} repetitions x {meta['steps']} steps after {meta['warmup']} warm-up steps")
+    return (f"**{where}**, {meta['threads']} torch threads, torch {meta['torch']}, "
+            f"{'bf16 autocast for phn and the ceiling, ' if meta.get('amp') else ''}measured {meta['date']} "
+            f"in {meta['seconds'] / 60:.0f} min at commit `{meta['commit'][:10]}`"
+            f"{' plus uncommitted changes' if meta.get('uncommitted_changes') else ''}; {sizes}.\n\n"
+            f"Command: `{meta['command']}`")
+
+
+def goals_markdown(table: pd.DataFrame, device: str) -> str:
+    """:func:`goals` as a markdown section ('' when the table holds none of the goals' cases)."""
+    checked = goals(table)
+    if not len(checked):
+        return ""
+    shown = checked.assign(measured=checked.measured.map(lambda v: f"{v:.2f}"),
+                           met=checked.met.map({True: "met", False: "MISSED"}))
+    scope = "" if device == "cpu" else (" (the goals were set for the 2-core CPU; on this device they are shown for "
+                                        "comparison only)")
+    return f"#### Goals{scope}\n\n" + shown.to_markdown(index=False)
+
+
+def figure_png(table: pd.DataFrame, dpi: int = 100) -> bytes:
+    """:func:`figure` as PNG bytes (the figure is closed)."""
+    import io
+
+    fig = figure(table)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def figure(table: pd.DataFrame) -> plt.Figure:
     """Training throughput by method (log scale), regulariser cost vs earlier tasks, look-ahead, data path."""
     sections = [s for s in ("train", "regulariser", "lookahead", "data") if (table.section == s).any()]
@@ -279,5 +326,5 @@ def _train_panel(ax: plt.Axes, part: pd.DataFrame) -> None:
     ax.set_title(f"Training step, batch {int(batch)}")
 
 
-__all__ = ["COLUMNS", "GOALS", "KEYS", "aggregate", "case_fields", "compile_rows", "figure", "goals", "markdown",
-           "method_label"]
+__all__ = ["COLUMNS", "GOALS", "KEYS", "aggregate", "case_fields", "compile_rows", "figure", "figure_png", "goals",
+           "goals_markdown", "load_recorded", "machine_line", "markdown", "method_label"]

@@ -691,8 +691,9 @@ def default_sweep_dir(configs: Sequence[RunConfig], runs_root: str | os.PathLike
 def run_configs(configs: Sequence[RunConfig], runs_root: str | os.PathLike | None = None,
                 executor: Executor = "inprocess", address: str | None = None,
                 sweep_dir: str | os.PathLike | None = None, progress: bool | None = None,
-                desc: str = "runs", **options: Any) -> dict[str, Any]:
-    """The experiments' path to their runs: trial id -> Results of every configuration.
+                desc: str = "runs", **options: Any) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """The experiments' path to their runs: (trial id -> Results of every configuration, the sweep's
+    :func:`trials_table` with its timing flags, or None in process).
 
     In process (the default, no ``sweep_dir``) one after another with a progress bar, through
     :func:`phn.train.run_config` with ``resume=True``; otherwise as a sweep (:func:`run_sweep`, with
@@ -717,14 +718,14 @@ def run_configs(configs: Sequence[RunConfig], runs_root: str | os.PathLike | Non
         for cfg in bar:
             bar.set_postfix_str(f"{cfg.label} seed {cfg.train.seed}")
             out[trial_id(cfg)] = run_config(cfg, resume=True, out_dir=root / trial_id(cfg), progress=progress)
-        return out
+        return out, None
     sweep_dir = sweep_dir or default_sweep_dir(configs, root)
     result = run_sweep(configs, sweep_dir, SweepOptions(executor=executor, address=address, progress=progress,
                                                         **options), resume=True, runs_root=root)
     if result.failed:
         raise RuntimeError(f"{len(result.failed)} trial(s) of the sweep in {sweep_dir} failed: "
                            + "; ".join(f"{tid}: {error}" for tid, error in list(result.failed.items())[:3]))
-    return result.results
+    return result.results, result.trials
 
 
 __all__ = [

@@ -250,3 +250,15 @@ def test_killed_ray_sweep_resumes_only_what_is_missing(tmp_path):
     assert refused.returncode == 0 and "4 of 4 trials done" in refused.stdout  # a finished sweep just prints
     table = load_sweep(sweep).trials
     assert (table.status == "done").all() and len(json.loads((sweep / "sweep.json").read_text())["trials"]) == 4
+
+
+@needs_fashion
+def test_run_benchmarks_through_a_sweep_carries_the_timing_flags_into_table_2(tmp_path):
+    from phn.experiments.benchmarks import BenchmarkConfig, benchmark_summary, run_benchmarks
+
+    cfg = BenchmarkConfig(strategies=("Naive",), seeds=(0,), max_per_class=10, epochs=1, curve_depth=4)
+    runs = run_benchmarks(cfg, root=tmp_path / "cache", progress=False, sweep_dir=tmp_path / "s")
+    assert list(runs.runs.beside) == [0] and list(runs.runs.shared_cores) == [False]
+    assert (tmp_path / "s" / "sweep.json").is_file()  # recorded as a sweep, in process
+    summary = benchmark_summary(runs.runs)
+    assert (summary.time_beside.iloc[0], summary.seeds.iloc[0]) == (0, 1)

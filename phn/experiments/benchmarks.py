@@ -184,7 +184,7 @@ def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
     :class:`phn.sweep.SweepOptions` fields such as ``max_concurrent``) runs the same runs as a Ray
     sweep recorded in ``sweep_dir`` (:func:`phn.sweep.run_configs`): the same run directories, so
     either executor reuses the other's results."""
-    from phn.sweep import default_sweep_dir, load_sweep, run_configs, trial_id
+    from phn.sweep import run_configs, trial_id
 
     lr_label, hn_label = cfg.curve_labels
     jobs = [(label, seed, 1.0) for seed in cfg.seeds for label in cfg.strategies]
@@ -193,18 +193,16 @@ def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
         if extra not in cfg.strategies:
             jobs += [(extra, seed, 1.0) for seed in cfg.seeds]
     configs = [cfg.run_config(label, seed, coef) for label, seed, coef in jobs]
-    if executor != "inprocess" and sweep_dir is None:
-        sweep_dir = default_sweep_dir(configs, root)
-    done = run_configs(configs, root, executor=executor, address=address, sweep_dir=sweep_dir, progress=progress,
-                       desc="benchmark runs", **sweep_options)
+    done, trials = run_configs(configs, root, executor=executor, address=address, sweep_dir=sweep_dir,
+                               progress=progress, desc="benchmark runs", **sweep_options)
     # a sweep's timing flags (trials that ran beside others) go with the rows into Table 2
-    flags = {} if sweep_dir is None else load_sweep(sweep_dir).trials.set_index("trial")[["beside", "shared_cores"]]
+    flags = None if trials is None else trials.set_index("trial")[["beside", "shared_cores"]]
     rows, results, curves = [], {}, {}
     for (label, seed, coef), run_cfg in zip(jobs, configs, strict=True):
         res = done[trial_id(run_cfg)]
         if coef and label in cfg.strategies:
             results[label, seed] = res
-            timing = {} if sweep_dir is None else flags.loc[trial_id(run_cfg)].to_dict()
+            timing = {} if flags is None else flags.loc[trial_id(run_cfg)].to_dict()
             rows.append({"strategy": label, "seed": seed, **res.summary(), **timing})
         if label in cfg.curve_labels:
             curves[label if label == hn_label else f"{label} (c = {coef:g})", seed] = res

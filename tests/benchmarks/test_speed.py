@@ -82,3 +82,27 @@ def test_goals_against_a_hand_made_table() -> None:
         ("regulariser at 20 earlier tasks / at 1", "HN-2"): (2.5, True),
         ("batched data path / per-sample DataLoader", "device-batches, batch 64"): (9.0, False),
     }
+
+
+def test_recorded_folder_renders_its_machine_goals_and_figure() -> None:
+    from benchmarks.speed_report import figure_png, goals_markdown, load_recorded, machine_line
+
+    table, meta = load_recorded(Path(__file__).parents[2] / "benchmarks" / "results" / "h200")
+    assert {"train", "compile"} <= set(table.section)  # compile.csv appended
+    line = machine_line(meta)
+    assert "NVIDIA H200 (device cuda)" in line and meta["command"] in line and "repetitions" in line
+    text = goals_markdown(table, meta["device"])
+    assert text.startswith("#### Goals (the goals were set for the 2-core CPU") and "MISSED" in text
+    assert goals_markdown(table[table.section == "compile"], "cpu") == ""
+    assert figure_png(table).startswith(b"\x89PNG")
+
+
+def test_gpu_comparison_puts_the_measurement_beside_the_prediction() -> None:
+    from benchmarks.gpu_plan import comparison
+
+    e2e = Path(__file__).parents[2] / "benchmarks" / "results" / "h200" / "e2e.csv"
+    row = comparison([4], e2e).iloc[0]
+    times = pd.read_csv(e2e).query("model == 'HN-4'")
+    assert row.model == "HN-4" and row["operators / step"] > 0 and row["paper (its GPU)"] == "~114 min"
+    assert row["measured ms / step (H200)"] == 1e3 * times.train_time_s.sum() / times.steps.sum()
+    assert row["100 epochs (min, H200, scaled)"] == (times.train_time_s / times.epochs).sum() * 100 / 60
