@@ -16,6 +16,11 @@ Verdicts (:data:`VERDICTS`), the rule stated on the ledger page:
 - ``inconclusive``: measured, but the numbers cannot decide it (a model did not learn, or
   differences are within the stated tolerance).
 - ``not measured``: no notebook of this build measured it; the row says what it needs.
+
+How the numbers decide a verdict is one statistical rule, :data:`RULE_MARKDOWN` (rendered on the ledger
+page): seed-paired 95 % t intervals (:func:`paired_interval`), directional comparisons with a margin
+(:func:`compare`), equivalence within a stated margin (:func:`equivalent`), parts combined by
+:func:`verdict_of`, and only converged strategies judged (:func:`judged`, :func:`not_judged_reason`).
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+import numpy as np
 import pandas as pd
 
 Verdict = Literal["holds", "holds qualitatively", "does not hold at this scale", "inconclusive", "not measured"]
@@ -219,6 +226,265 @@ def verdict_from(outcomes: Sequence[bool], paper_setting: bool, most: bool = Fal
     return "does not hold at this scale" if not any(outcomes) else "inconclusive"
 
 
+# --- The statistical verdict rule: one rule for every notebook ------------------------------------
+
+Outcome = Literal["greater", "less", "equivalent", "different", "inconclusive"]
+COMPARE_OUTCOMES: tuple[str, ...] = ("greater", "less", "inconclusive")
+EQUIVALENCE_OUTCOMES: tuple[str, ...] = ("equivalent", "different", "inconclusive")
+CONFIDENCE = 0.95
+
+RULE_MARKDOWN = """\
+How a verdict is decided (one rule, the same in every notebook):
+
+- **Paired by seed.** Two strategies are compared through the seed-paired difference `a - b` (same seed,
+  same class order), one value per seed.
+- **95 % interval.** Its 95 % confidence interval is the Student t interval with n - 1 degrees of freedom:
+  mean ± t(0.975, n - 1) · sd / √n (sd with n - 1 in the denominator). One seed gives an infinite interval,
+  which decides nothing.
+- **A difference counts** only when that interval excludes zero, or the stated margin: "greater" when its
+  lower end is above +margin, "less" when its upper end is below -margin; otherwise "inconclusive".
+- **Similarity** ("about as accurate", "the drop is minimal") needs a stated equivalence margin m:
+  "equivalent" when the whole interval lies within [-m, m] (TOST-style, with the same 95 % interval),
+  "different" when it lies wholly outside that band, otherwise "inconclusive".
+- **Claims in several parts** (depth by depth, experience by experience, never one outlier such as the
+  worst HN against the best LR): every part as the paper says gives *holds*; no part as the paper says
+  and at least one decided against it (the opposite decisive outcome, the rest undecided) gives
+  *does not hold at this scale*; anything else (parts as the paper says beside parts against or
+  undecided, or every part undecided) is *inconclusive*, and so is a claim with no parts.
+- **Holds needs the paper's setting.** In another setting (smaller data, fewer epochs, another dataset)
+  a claim whose parts all go the paper's way *holds qualitatively*.
+- **Only converged strategies are judged.** Claims about forgetting, noise or stability that rest on a
+  strategy which did not converge, or did not learn clearly above chance, are *inconclusive*, and the
+  row says which strategy was not judged.
+"""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval of the seed-paired difference ``a - b`` (see :func:`paired_interval`).
+
+    Attributes:
+        mean: mean of the per-seed differences.
+        low: lower end (``-inf`` for a single seed).
+        high: upper end (``inf`` for a single seed).
+        n: number of seeds (pairs).
+        confidence: the interval's confidence level.
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    confidence: float = CONFIDENCE
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.1f} [{self.low:.1f}, {self.high:.1f}]"
+
+
+def _values(values: Sequence[float], name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a flat sequence of per-seed values, got shape {array.shape}")
+    if np.isnan(array).any():
+        raise ValueError(f"{name} contains NaN at seed index {np.flatnonzero(np.isnan(array)).tolist()}")
+    return array
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """The Student t interval of the seed-paired difference ``a - b``.
+
+    ``a[i]`` and ``b[i]`` must come from the same seed (and class order). The interval is
+    ``mean ± t.ppf((1 + confidence) / 2, n - 1) * sd / sqrt(n)``, ``sd`` the sample standard deviation
+    of the differences (``ddof=1``). A single pair gives ``(-inf, inf)``, never decisive; identical
+    differences on every seed give a zero-width interval.
+
+    Args:
+        a: per-seed values of the first strategy.
+        b: per-seed values of the second strategy, in the same seed order.
+        confidence: confidence level, strictly between 0 and 1.
+
+    Returns:
+        The :class:`Interval` of ``a - b``.
+
+    Raises:
+        ValueError: if ``a`` and ``b`` differ in length (both lengths are named), are empty, contain NaN,
+            or ``confidence`` is not in (0, 1).
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x, y = _values(a, "a"), _values(b, "b")
+    if len(x) != len(y):
+        raise ValueError(f"a and b must pair seed by seed: a has {len(x)} values, b has {len(y)}")
+    n = len(x)
+    if n == 0:
+        raise ValueError("a and b are empty: no seed to compare")
+    diff = x - y
+    mean = float(diff.mean())
+    if n == 1:
+        return Interval(mean, -math.inf, math.inf, 1, confidence)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * diff.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, n, confidence)
+
+
+def interval_text(interval: Interval, unit: str = "points", digits: int = 1) -> str:
+    """An interval for prose, e.g. ``"+3.2 points (95 % interval 1.1 to 5.3, 3 seeds)"``.
+
+    Args:
+        interval: from :func:`paired_interval`.
+        unit: the unit of the difference (``""`` for none).
+        digits: decimals shown.
+    """
+    level = f"{interval.confidence * 100:g} %"
+    unit = f" {unit}" if unit else ""
+    seeds = f"{interval.n} seed" + ("" if interval.n == 1 else "s")
+    return (f"{interval.mean:+.{digits}f}{unit} ({level} interval {interval.low:.{digits}f} to "
+            f"{interval.high:.{digits}f}, {seeds})")
+
+
+def _check_margin(margin: float) -> None:
+    if not (margin >= 0 and math.isfinite(margin)):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
+
+
+def compare(a: Sequence[float], b: Sequence[float], margin: float = 0.0,
+            confidence: float = CONFIDENCE) -> Literal["greater", "less", "inconclusive"]:
+    """Whether ``a`` exceeds ``b`` by more than ``margin``, seed-paired (see :data:`RULE_MARKDOWN`).
+
+    "HN forgets less than LR" is ``compare(lr_forgetting, hn_forgetting) == "greater"``.
+
+    Args:
+        a: per-seed values of the first strategy.
+        b: per-seed values of the second, same seeds in the same order.
+        margin: the stated margin (>= 0), in the values' unit.
+        confidence: confidence level of the interval.
+
+    Returns:
+        ``"greater"`` when the interval's low end is > ``margin``, ``"less"`` when its high end is
+        < ``-margin``, otherwise ``"inconclusive"``.
+
+    Raises:
+        ValueError: as :func:`paired_interval`, or for a negative margin.
+    """
+    _check_margin(margin)
+    interval = paired_interval(a, b, confidence)
+    if interval.low > margin:
+        return "greater"
+    if interval.high < -margin:
+        return "less"
+    return "inconclusive"
+
+
+def equivalent(a: Sequence[float], b: Sequence[float], margin: float,
+               confidence: float = CONFIDENCE) -> Literal["equivalent", "different", "inconclusive"]:
+    """Whether ``a`` and ``b`` agree within an equivalence ``margin``, seed-paired (TOST-style).
+
+    Args:
+        a: per-seed values of the first strategy.
+        b: per-seed values of the second, same seeds in the same order.
+        margin: the stated equivalence margin (> 0), in the values' unit.
+        confidence: confidence level of the interval (the same interval as :func:`compare`).
+
+    Returns:
+        ``"equivalent"`` when the whole interval lies within ``[-margin, margin]`` (ends included),
+        ``"different"`` when it lies wholly outside the band (low > ``margin`` or high < ``-margin``),
+        otherwise ``"inconclusive"``.
+
+    Raises:
+        ValueError: as :func:`paired_interval`, or for a margin that is not > 0.
+    """
+    _check_margin(margin)
+    if margin == 0:
+        raise ValueError("an equivalence margin must be > 0")
+    interval = paired_interval(a, b, confidence)
+    if -margin <= interval.low and interval.high <= margin:
+        return "equivalent"
+    if interval.low > margin or interval.high < -margin:
+        return "different"
+    return "inconclusive"
+
+
+_OPPOSITE = {"greater": "less", "less": "greater", "equivalent": "different", "different": "equivalent"}
+
+
+def verdict_of(parts: Sequence[str], expected: str | Sequence[str], paper_setting: bool) -> Verdict:
+    """The verdict of a claim checked in several parts, each an outcome of :func:`compare` or
+    :func:`equivalent` (depth by depth, never one outlier against another).
+
+    Each part is *as expected* (the outcome the paper claims), *against* (the opposite decisive outcome:
+    ``"less"`` for ``"greater"`` and back, ``"different"`` for ``"equivalent"`` and back) or
+    *undecided* (``"inconclusive"``). The verdict is
+
+    - ``holds`` (``paper_setting``) or ``holds qualitatively`` (otherwise): every part as expected;
+    - ``does not hold at this scale``: no part as expected and at least one against (the others
+      undecided);
+    - ``inconclusive``: anything else (parts as expected beside parts against or undecided, only
+      undecided parts), and no parts at all.
+
+    Args:
+        parts: one outcome per part.
+        expected: the outcome the paper claims, one for all parts or one per part; one of
+            ``"greater"``, ``"less"``, ``"equivalent"``, ``"different"``.
+        paper_setting: whether the numbers come from the paper's own setting.
+
+    Returns:
+        One of :data:`VERDICTS` other than ``"not measured"``.
+
+    Raises:
+        ValueError: for a per-part ``expected`` of another length than ``parts``, an unknown expected
+            outcome, or a part that is not an outcome of the same test as its expected one (e.g.
+            ``"equivalent"`` where ``"greater"`` is expected).
+    """
+    parts = list(parts)
+    wanted = [expected] * len(parts) if isinstance(expected, str) else list(expected)
+    if len(wanted) != len(parts):
+        raise ValueError(f"expected has {len(wanted)} outcomes for {len(parts)} parts")
+    as_expected = against = 0
+    for i, (part, want) in enumerate(zip(parts, wanted)):
+        if want not in _OPPOSITE:
+            raise ValueError(f"expected outcome must be one of {sorted(_OPPOSITE)}, got {want!r}")
+        if part not in (want, _OPPOSITE[want], "inconclusive"):
+            raise ValueError(f"part {i}: outcome {part!r} does not answer the expected {want!r} "
+                             f"(one of {[want, _OPPOSITE[want], 'inconclusive']})")
+        as_expected += part == want
+        against += part == _OPPOSITE[want]
+    if parts and as_expected == len(parts):
+        return "holds" if paper_setting else "holds qualitatively"
+    if as_expected == 0 and against > 0:
+        return "does not hold at this scale"
+    return "inconclusive"
+
+
+def judged(converged: bool, above_chance: bool) -> bool:
+    """Whether a strategy is judged at all: it converged and learned clearly above chance.
+
+    Claims resting on a strategy that is not judged are ``inconclusive`` (with
+    :func:`not_judged_reason`).
+    """
+    return bool(converged) and bool(above_chance)
+
+
+def not_judged_reason(labels_not_converged: Sequence[str], labels_below_chance: Sequence[str] = ()) -> str:
+    """Why a claim is not judged, e.g. ``"not judged: HN-3 not converged at this profile"``.
+
+    Args:
+        labels_not_converged: strategies that did not converge.
+        labels_below_chance: strategies that did not learn clearly above chance.
+
+    Raises:
+        ValueError: if both are empty (then the claim is judged).
+    """
+    reasons = []
+    if labels_not_converged:
+        reasons.append(f"{', '.join(labels_not_converged)} not converged")
+    if labels_below_chance:
+        reasons.append(f"{', '.join(labels_below_chance)} not clearly above chance")
+    if not reasons:
+        raise ValueError("every strategy is judged: no reason to give")
+    return f"not judged: {'; '.join(reasons)} at this profile"
+
+
 def findings_markdown(findings: Sequence[Finding]) -> str:
     """Findings as a Markdown list: the claim in the paper's words, the verdict in bold, our numbers."""
     claims = {c.id: c for c in CLAIMS}
@@ -234,4 +500,6 @@ def verdict_counts(table: pd.DataFrame) -> pd.Series:
 __all__ = [
     "CLAIMS", "Claim", "Finding", "VERDICTS", "Verdict", "claims_directory", "claims_path", "describe", "findings_markdown", "ledger_table", "verdict_from",
     "load_findings", "record", "verdict_counts",
+    "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
+    "equivalent", "interval_text", "judged", "not_judged_reason", "paired_interval", "verdict_of",
 ]

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 
 import pytest
+from scipy.stats import t as student_t
 
 from phn import ledger
-from phn.ledger import CLAIMS, Finding, ledger_table, load_findings, record, verdict_counts
+from phn.ledger import (
+    CLAIMS, RULE_MARKDOWN, Finding, Interval, compare, equivalent, interval_text, judged, ledger_table, load_findings,
+    not_judged_reason, paired_interval, record, verdict_counts, verdict_of,
+)
 
 
 def test_claim_ids_are_unique_and_findings_are_checked():
@@ -65,3 +71,149 @@ def test_verdict_from_parts():
     assert verdict_from([False, False], paper_setting=True) == "does not hold at this scale"
     assert verdict_from([True, False], paper_setting=False) == "inconclusive" and verdict_from([], True) == "inconclusive"
     assert verdict_from([True, True, False], paper_setting=False, most=True) == "holds qualitatively"
+
+
+# --- The statistical verdict rule -----------------------------------------------------------------
+
+def bounds(diffs):
+    """The interval written out from the formula, independently of phn.ledger."""
+    n = len(diffs)
+    mean = sum(diffs) / n
+    half = student_t.ppf(0.975, n - 1) * statistics.stdev(diffs) / math.sqrt(n)
+    return mean - half, mean + half
+
+
+# differences a - b of [1.0, 1.2, 0.8]: mean 1, sd 0.2, t(0.975, 2) = 4.303, half-width 0.497
+A = [11.0, 21.2, 30.8]
+B = [10.0, 20.0, 30.0]
+LOW, HIGH = bounds([1.0, 1.2, 0.8])
+
+
+def test_paired_interval_is_the_student_t_interval_of_the_paired_difference():
+    assert (LOW, HIGH) == pytest.approx((0.503, 1.497), abs=1e-3)
+    interval = paired_interval(A, B)
+    assert isinstance(interval, Interval) and interval.n == 3
+    assert (interval.mean, interval.low, interval.high) == pytest.approx((1.0, LOW, HIGH))
+    assert str(interval) == "+1.0 [0.5, 1.5]"
+    assert str(paired_interval(B, A)) == "-1.0 [-1.5, -0.5]"
+    assert str(Interval(3.2, 1.1, 5.3, 4)) == "+3.2 [1.1, 5.3]"
+    assert interval_text(interval) == "+1.0 points (95 % interval 0.5 to 1.5, 3 seeds)"
+    assert interval_text(interval, unit="", digits=2) == "+1.00 (95 % interval 0.50 to 1.50, 3 seeds)"
+    wider = paired_interval(A, B, confidence=0.99)
+    assert wider.low < LOW and wider.high > HIGH and wider.confidence == 0.99
+    with pytest.raises(AttributeError):
+        interval.low = 0.0  # frozen
+
+
+def test_compare_on_each_side_of_the_margin():
+    assert compare(A, B) == "greater"
+    assert compare(A, B, margin=0.5) == "greater"
+    assert compare(A, B, margin=0.51) == "inconclusive"
+    assert compare(A, B, margin=LOW - 1e-9) == "greater"
+    # the low end must lie strictly above the margin: identical differences give an exact zero-width interval
+    assert paired_interval([2.0, 3.0, 4.0], [1.0, 2.0, 3.0]) == Interval(1.0, 1.0, 1.0, 3)
+    assert compare([2.0, 3.0, 4.0], [1.0, 2.0, 3.0], margin=1.0) == "inconclusive"
+    assert compare([2.0, 3.0, 4.0], [1.0, 2.0, 3.0], margin=0.999) == "greater"
+    assert compare(A, B, margin=LOW + 1e-9) == "inconclusive"
+    # the other direction
+    assert compare(B, A) == "less" and compare(B, A, margin=0.5) == "less"
+    assert compare(B, A, margin=LOW - 1e-9) == "less" and compare(B, A, margin=LOW + 1e-9) == "inconclusive"
+    # an interval that straddles zero decides nothing
+    assert compare([1.0, 2.0, 3.0], [1.5, 1.5, 2.5]) == "inconclusive"
+
+
+def test_one_seed_is_never_decisive_and_two_work():
+    one = paired_interval([5.0], [1.0])
+    assert one.n == 1 and one.mean == 4.0 and one.low == -math.inf and one.high == math.inf
+    assert str(one) == "+4.0 [-inf, inf]"
+    assert compare([5.0], [1.0]) == "inconclusive" and equivalent([1.0], [1.0], margin=100.0) == "inconclusive"
+    low, high = bounds([1.0, 1.02])  # t(0.975, 1) = 12.706: half-width 0.127
+    assert (low, high) == pytest.approx((0.883, 1.137), abs=1e-3)
+    two = paired_interval([2.0, 3.02], [1.0, 2.0])
+    assert two.n == 2 and (two.low, two.high) == pytest.approx((low, high))
+    assert compare([2.0, 3.02], [1.0, 2.0], margin=low - 1e-9) == "greater"
+    assert compare([2.0, 3.02], [1.0, 2.0], margin=low + 1e-9) == "inconclusive"
+    assert compare([2.0, 2.2], [1.0, 1.0]) == "inconclusive"  # [1.0, 1.2]: 1.1 ± 1.27 straddles zero
+
+
+def test_equivalence_inside_outside_and_straddling_the_band():
+    assert equivalent(A, B, margin=HIGH + 1e-9) == "equivalent"  # [0.503, 1.497] within ±1.497
+    assert equivalent([2.0, 3.0, 4.0], [1.0, 2.0, 3.0], margin=1.0) == "equivalent"  # the band's ends are included
+    assert equivalent(A, B, margin=1.5) == "equivalent" and equivalent(B, A, margin=1.5) == "equivalent"
+    assert equivalent(A, B, margin=HIGH - 1e-9) == "inconclusive"  # straddles the band's upper end
+    assert equivalent(A, B, margin=1.0) == "inconclusive"
+    assert equivalent(A, B, margin=LOW + 1e-9) == "inconclusive"
+    assert equivalent(A, B, margin=LOW - 1e-9) == "different"  # wholly above the band
+    assert equivalent(A, B, margin=0.5) == "different" and equivalent(B, A, margin=0.5) == "different"
+    # a zero mean with a wide interval straddles both ends of a narrow band
+    assert equivalent([1.0, 2.0, 3.0], [2.0, 1.0, 3.0], margin=0.5) == "inconclusive"
+
+
+def test_paired_interval_errors():
+    with pytest.raises(ValueError, match="a has 3 values, b has 2"):
+        paired_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="empty"):
+        paired_interval([], [])
+    with pytest.raises(ValueError, match="a contains NaN at seed index \\[1\\]"):
+        paired_interval([1.0, float("nan")], [1.0, 2.0])
+    with pytest.raises(ValueError, match="b contains NaN"):
+        compare([1.0, 2.0], [float("nan"), 2.0])
+    with pytest.raises(ValueError, match="confidence"):
+        paired_interval(A, B, confidence=95)
+    with pytest.raises(ValueError, match="margin must be a finite number >= 0"):
+        compare(A, B, margin=-1.0)
+    with pytest.raises(ValueError, match="equivalence margin must be > 0"):
+        equivalent(A, B, margin=0.0)
+
+
+def test_verdict_of_combines_the_parts():
+    assert verdict_of(["greater", "greater"], "greater", paper_setting=True) == "holds"
+    assert verdict_of(["greater", "greater"], "greater", paper_setting=False) == "holds qualitatively"
+    assert verdict_of(["less", "less"], "greater", paper_setting=True) == "does not hold at this scale"
+    # against, the rest undecided, none as expected: does not hold
+    assert verdict_of(["less", "inconclusive"], "greater", paper_setting=True) == "does not hold at this scale"
+    # mixed, or undecided parts beside parts as expected: inconclusive
+    assert verdict_of(["greater", "less"], "greater", paper_setting=True) == "inconclusive"
+    assert verdict_of(["greater", "inconclusive"], "greater", paper_setting=True) == "inconclusive"
+    assert verdict_of(["inconclusive", "inconclusive"], "greater", paper_setting=True) == "inconclusive"
+    assert verdict_of([], "greater", paper_setting=True) == "inconclusive"
+    # equivalence claims
+    assert verdict_of(["equivalent"] * 3, "equivalent", paper_setting=False) == "holds qualitatively"
+    assert verdict_of(["different", "inconclusive"], "equivalent", paper_setting=False) == "does not hold at this scale"
+    assert verdict_of(["equivalent", "different"], "equivalent", paper_setting=False) == "inconclusive"
+    # one expected outcome per part (e.g. "the drop is minimal" for similar tasks, not for different ones)
+    assert verdict_of(["equivalent", "different"], ["equivalent", "different"], paper_setting=True) == "holds"
+    assert verdict_of(["greater", "less"], ["greater", "less"], paper_setting=False) == "holds qualitatively"
+    assert verdict_of(["less", "greater"], ["greater", "less"], paper_setting=False) == "does not hold at this scale"
+    assert verdict_of(["greater", "inconclusive"], ["greater", "equivalent"], paper_setting=True) == "inconclusive"
+    # from the numbers, end to end: HN forgets less than LR at every depth = LR's forgetting greater
+    lr, hn = [[30.0, 31.0, 29.0], [40.0, 42.0, 41.0]], [[5.0, 6.0, 4.5], [8.0, 7.0, 9.0]]
+    assert verdict_of([compare(l, h, margin=5.0) for l, h in zip(lr, hn)], "greater", False) == "holds qualitatively"
+
+
+def test_verdict_of_errors():
+    with pytest.raises(ValueError, match="expected has 1 outcomes for 2 parts"):
+        verdict_of(["greater", "greater"], ["greater"], paper_setting=True)
+    with pytest.raises(ValueError, match="expected outcome must be one of"):
+        verdict_of(["inconclusive"], "inconclusive", paper_setting=True)
+    with pytest.raises(ValueError, match="part 1: outcome 'equivalent' does not answer the expected 'greater'"):
+        verdict_of(["greater", "equivalent"], "greater", paper_setting=True)
+
+
+def test_judged_and_the_reason():
+    assert judged(True, True) and not judged(False, True) and not judged(True, False)
+    assert not_judged_reason(["HN-3"]) == "not judged: HN-3 not converged at this profile"
+    assert not_judged_reason(["HN-3", "LR-2"]) == "not judged: HN-3, LR-2 not converged at this profile"
+    assert (not_judged_reason(["HN-3"], ["Naive"])
+            == "not judged: HN-3 not converged; Naive not clearly above chance at this profile")
+    with pytest.raises(ValueError, match="judged"):
+        not_judged_reason([])
+
+
+def test_rule_markdown_states_the_rule():
+    for words in ("95 %", "Student t", "n - 1", "margin", "equivalent", "holds qualitatively",
+                  "does not hold at this scale", "inconclusive", "paper's setting", "converged", "forgetting"):
+        assert words in RULE_MARKDOWN, words
+    assert all(line.startswith(("- ", "  ")) for line in RULE_MARKDOWN.splitlines()[2:] if line)
+    assert set(ledger.__all__) >= {"RULE_MARKDOWN", "Interval", "paired_interval", "compare", "equivalent",
+                                   "verdict_of", "judged", "not_judged_reason", "interval_text"}
