@@ -17,11 +17,17 @@ MATHJAX := book/_assets/mathjax/tex-chtml.js
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,book/executed/%.ipynb,$(NOTEBOOKS))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The sizes of every chapter (phn/profiles.py): smoke, cpu (the offline default), gpu or paper.
+PROFILE ?= cpu
+# Notebooks that take the profile (the ledger and performance pages have no sizes of their own).
+PROFILED := quickstart freeze noise benchmarks ablations cosine convergence
+PROFILE_STAMP := book/executed/.profile-$(PROFILE)
 
 .PHONY: help venv data assets notebooks book test clean
 
 help:
 	@echo "make book   build the book (book/_build/html) on the offline default configuration"
+	@echo "            (PROFILE=smoke|cpu|gpu|paper chooses every chapter's sizes; default cpu)"
 	@echo "make test   run the test suite, notebook smoke runs included"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -61,9 +67,15 @@ assets: $(MATHJAX)
 # papermill is the only thing that executes notebooks for the book (through `python -m phn notebook`,
 # which refuses unknown parameters and renames the output only when the run succeeded); the book
 # renders the executed copies as they are. Runs are cached under runs/, so a rebuild retrains nothing.
-book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(shell find phn -name '*.py')
+book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(PROFILE_STAMP) $(shell find phn -name '*.py')
 	@mkdir -p book/executed
-	$(PY) -m phn notebook --cwd notebooks $< $@
+	$(PY) -m phn notebook --cwd notebooks $< $@ $(if $(filter $*,$(PROFILED)),-p profile $(PROFILE))
+
+# Executed notebooks of another profile are out of date: the stamp names the profile they ran at.
+$(PROFILE_STAMP):
+	@mkdir -p book/executed
+	rm -f book/executed/.profile-*
+	touch $@
 
 # The ablations and cosine notebooks vary the benchmark's runs (results cache): the benchmark trains them first.
 book/executed/ablations.ipynb book/executed/cosine.ipynb: book/executed/benchmarks.ipynb

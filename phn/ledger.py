@@ -492,13 +492,30 @@ def findings_markdown(findings: Sequence[Finding]) -> str:
                      for f in findings)
 
 
+LEDGER_CSS = """<style>
+table.phn-ledger { border-collapse: collapse; font-size: 0.85em; width: 100%; }
+table.phn-ledger th, table.phn-ledger td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left;
+  vertical-align: top; }
+table.phn-ledger td:nth-child(5) { white-space: nowrap; font-weight: 600; }
+</style>
+"""
+
+
+def ledger_html(table: pd.DataFrame) -> str:
+    """:func:`ledger_table` as an HTML table for the book (columns Where, Claim, Paper, Ours, Verdict,
+    Configuration; every cell escaped). The book renders HTML outputs as tables, where a Markdown
+    table in an output can come out as raw text."""
+    shown = table.drop(columns="notebook").rename(columns=str.capitalize)
+    return LEDGER_CSS + shown.to_html(index=False, escape=True, classes="phn-ledger", border=0, na_rep="")
+
+
 def verdict_counts(table: pd.DataFrame) -> pd.Series:
     """How many rows of :func:`ledger_table` carry each verdict (every verdict listed, zeros included)."""
     return table.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
 
 
 __all__ = [
-    "CLAIMS", "Claim", "Finding", "VERDICTS", "Verdict", "claims_directory", "claims_path", "describe", "findings_markdown", "ledger_table", "verdict_from",
+    "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "describe", "findings_markdown", "ledger_table", "verdict_from",
     "load_findings", "record", "verdict_counts",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judged", "not_judged_reason", "paired_interval", "verdict_of",

@@ -188,3 +188,23 @@ def cosine_by_experience(steps: pd.DataFrame, smoothing: int = 10) -> plt.Figure
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
     return fig
+
+
+def convergence_lines(study: pd.DataFrame, chance: float | None = None) -> plt.Figure:
+    """The sizing study: mean learning accuracy (percent) against Adam updates per experience (log
+    scale), one line per strategy (mean over seeds, each seed a dot); baselines and LR-k on the left,
+    the hypernetworks on the right. ``study``: :func:`phn.experiments.convergence.run_convergence`."""
+    groups = {"Naive, EWC and latent replay": study[~study.strategy.str.startswith("HN")],
+              "partial hypernetworks": study[study.strategy.str.startswith("HN")]}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
+    for ax, (title, part) in zip(axes, groups.items(), strict=True):
+        for label, group in part.groupby("strategy", sort=False):
+            mean = group.groupby("updates_per_experience").learning_accuracy.mean()
+            line, = ax.plot(mean.index, mean.values, marker="o", label=label)
+            ax.scatter(group.updates_per_experience, group.learning_accuracy, s=10, color=line.get_color(), alpha=0.5)
+        if chance is not None:
+            ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")
+        ax.set_xscale("log", base=2)
+        ax.set(title=title, xlabel="Adam updates per experience", ylabel="learning accuracy (%)")
+        ax.legend(fontsize="small", ncol=2)
+    return fig

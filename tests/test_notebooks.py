@@ -64,7 +64,11 @@ def test_claims_land_beside_the_output_and_feed_the_ledger(tmp_path):
     assert not (tmp_path / "stale.partial.claims.json").exists()
     execute(NOTEBOOKS / "ledger.ipynb", tmp_path / "ledger.ipynb")
     ledger = nbformat.read(tmp_path / "ledger.ipynb", as_version=4)
-    text = "".join(out.get("data", {}).get("text/markdown", "") for cell in ledger.cells for out in cell.get("outputs", []))
+    import html
+
+    text = html.unescape("".join(out.get("data", {}).get(kind, "") for cell in ledger.cells
+                                 for out in cell.get("outputs", []) for kind in ("text/markdown", "text/html")))
+    assert "<table" in text  # the ledger is an HTML table, as the reader sees it
     assert "cos < 0 on 3 seed" in text and "holds: **1**" in text and "not measured" in text
     assert "Total: **" in text  # the time of the notebooks beside it
     from phn.notebooks import durations

@@ -287,6 +287,19 @@ def find_dataset_dir(name: str, train: bool, root: str | os.PathLike | None = No
     return None
 
 
+def require_dataset(name: str, root: str | os.PathLike | None = None) -> None:
+    """Fail early unless both splits of ``name`` are on this machine (nothing is read).
+
+    Raises:
+        DatasetNotFoundError: the message :func:`load_dataset` gives: the folders searched, the files
+            expected and how to obtain them.
+    """
+    info = get_dataset_info(name)
+    for train in (True, False):
+        if find_dataset_dir(name, train, root) is None:
+            raise DatasetNotFoundError(_not_found_message(info, train, root))
+
+
 def _not_found_message(info: DatasetInfo, train: bool, root: str | os.PathLike | None) -> str:
     dirs = search_dirs(info.name, root)
     lines = [f"Dataset {info.name!r} ({info.title}), {'train' if train else 'test'} split, not found.",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -73,6 +73,8 @@ class AblationConfig(StreamSizes):
         selection: run Appendix F's selection too (learning rates x embedding sizes for HN-k).
         selection_lrs, selection_embeddings, selection_depth: its grid.
     """
+
+    section: ClassVar[str] = "ablations"
 
     seeds: tuple[int, ...] = (0,)
     lookup_dims: tuple[int, ...] = (4, 8, 16, 32, 64)

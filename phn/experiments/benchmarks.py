@@ -18,14 +18,16 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
 from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
+from phn.data.stream_registry import parse_stream_name
 from phn.ledger import Finding, verdict_from
+from phn.profiles import PROFILE_NAMES, is_paper_setting
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
 
@@ -65,6 +67,8 @@ class StreamSizes:
         seeds: one run per seed (model init and class order).
         classes_per_experience: None: the stream's default.
         max_per_class: first N training and test images per class (None: all).
+        max_per_class_test: test images per class, apart from ``max_per_class`` (None: as
+            ``max_per_class``; ``"all"``: the whole test set).
         epochs: epochs per experience (paper: 100).
         batch_size: training batch size (paper: 64; offline default 16, see
             :class:`phn.experiments.freeze.FreezeConfig`).
@@ -75,17 +79,26 @@ class StreamSizes:
         curve_depth: freeze depth of Figure 8 (paper: 3): LR-k with c = 0 and c = 1 and HN-k there
             record accuracy over time.
         eval_every: steps between those evaluations.
+        lr: Adam's learning rate (paper: 1e-3).
+        profile: the :mod:`phn.profiles` profile these sizes come from (:func:`phn.profiles.configure`).
+        overridden: the fields set apart from the profile (the chapter lists them).
     """
+
+    section: ClassVar[str] = "benchmarks"  # the profiles' section of these sizes
 
     stream: str = "split-fashionmnist"
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int | None = None
     max_per_class: int | None = 120
+    max_per_class_test: int | Literal["all"] | None = None
     epochs: int = 2
     batch_size: int = 16
     buffer_size: int = 20
     curve_depth: int = 3
     eval_every: int = 10
+    lr: float = 1e-3
+    profile: str = "cpu"
+    overridden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -104,10 +117,29 @@ class StreamSizes:
                 raise ConfigError(f"{name}.{field} must be positive or None, got {value}")
         if self.buffer_size < 0:
             raise ConfigError(f"{name}.buffer_size must be >= 0, got {self.buffer_size}")
+        test_cap = self.max_per_class_test
+        if test_cap not in (None, "all") and (isinstance(test_cap, bool) or not isinstance(test_cap, int) or test_cap < 1):
+            raise ConfigError(f"{name}.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
+        if not (self.lr > 0 and np.isfinite(self.lr)):
+            raise ConfigError(f"{name}.lr must be a finite positive number, got {self.lr}")
+        if self.profile not in PROFILE_NAMES:
+            raise ConfigError(f"{name}.profile: unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
+
+    @property
+    def paper_setting(self) -> bool:
+        """Profile ``paper`` with nothing overridden that the paper fixes (:func:`phn.profiles.is_paper_setting`)."""
+        return is_paper_setting(self)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The datasets the stream reads."""
+        return parse_stream_name(self.stream)[1]
 
     def benchmark(self, strategies: tuple[str, ...] = ()) -> BenchmarkConfig:
         """The benchmark configuration with these sizes (and ``strategies``, default: Table 2's)."""
-        sizes = {f.name: getattr(self, f.name) for f in dataclasses.fields(StreamSizes)}
+        names = {f.name for f in dataclasses.fields(StreamSizes)}
+        sizes = {name: getattr(self, name) for name in names}
+        sizes["overridden"] = tuple(k for k in self.overridden if k in names)
         return BenchmarkConfig(**sizes, strategies=tuple(strategies) or TABLE2_STRATEGIES)
 
 
@@ -130,11 +162,6 @@ class BenchmarkConfig(StreamSizes):
         """LR-k and HN-k at :attr:`curve_depth`."""
         return f"LR-{self.curve_depth}", f"HN-{self.curve_depth}"
 
-    @property
-    def paper_setting(self) -> bool:
-        """The paper's stream at the paper's size (all images, 100 epochs)."""
-        return self.stream in PAPER_STREAMS and self.max_per_class is None and self.epochs >= 100
-
     def smoke_sized(self) -> BenchmarkConfig:
         """Under the test suite (``PHN_SMOKE=1``): Naive, HN-4 and the Figure 8 pair, one seed, 20 images
         per class, 1 epoch; otherwise unchanged."""
@@ -146,13 +173,13 @@ class BenchmarkConfig(StreamSizes):
     def run_config(self, label: str, seed: int, replay_coef: float = 1.0) -> RunConfig:
         """One run: ``label`` a paper label, ``replay_coef`` LR's c."""
         sections = strategy_sections(label, self.buffer_size, replay_coef)
-        train = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed}
+        train = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed, "lr": self.lr}
         if label in self.curve_labels:
             train["eval_every"] = self.eval_every
         return from_dict(RunConfig, {
             **sections,
             "stream": {"name": self.stream, "seed": seed, "classes_per_experience": self.classes_per_experience,
-                       "max_per_class": self.max_per_class},
+                       "max_per_class": self.max_per_class, "max_per_class_test": self.max_per_class_test},
             "train": train,
         })
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,8 @@ class CosineConfig(StreamSizes):
         depths: freeze depths of the HN-k runs (1..4; the paper's figure: 4).
         smoothing: steps in the rolling mean drawn over the per-step values.
     """
+
+    section: ClassVar[str] = "cosine"
 
     seeds: tuple[int, ...] = (0, 1, 2)
     depths: tuple[int, ...] = (4, 2)

@@ -18,7 +18,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
 from phn.ledger import Finding, verdict_from
+from phn.profiles import PROFILE_NAMES, is_paper_setting
 from phn.results import Results
 from phn.train import kept_checkpoint, run_config, run_dir_for
 
@@ -44,11 +45,14 @@ class FreezeConfig:
         classes_per_experience: random classes per experience (paper: 5).
         max_per_class: first N training and test images per class (None: all).
         epochs: epochs per experience.
+        profile, overridden: the :mod:`phn.profiles` profile and the fields set apart from it.
         batch_size: training batch size (paper: 64). The offline default is 16: on a CPU an update
             costs about the same per image at any batch size, and four times as many Adam steps in
             the same time let the hypernetwork, which moves slowly at the authors' initialisation,
             learn something in a short run.
     """
+
+    section: ClassVar[str] = "freeze"
 
     pairs: tuple[str, ...] = ("fashionmnist->fashionmnist", "digits->fashionmnist", "fashionmnist->digits")
     depths: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -58,8 +62,12 @@ class FreezeConfig:
     max_per_class: int | None = 50
     epochs: int = 2
     batch_size: int = 16
+    profile: str = "cpu"
+    overridden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILE_NAMES:
+            raise ConfigError(f"FreezeConfig.profile: unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
         for pair in self.pairs:
             first, _, second = pair.partition("->")
             if first not in DATASETS or second not in DATASETS:
@@ -75,6 +83,16 @@ class FreezeConfig:
             raise ConfigError("FreezeConfig: epochs, batch_size and classes_per_experience must be positive")
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ConfigError(f"FreezeConfig.max_per_class must be positive or None, got {self.max_per_class}")
+
+    @property
+    def paper_setting(self) -> bool:
+        """Profile ``paper`` with nothing overridden that the paper fixes."""
+        return is_paper_setting(self)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The datasets the pairs read."""
+        return tuple(dict.fromkeys(name for pair in self.pairs for name in pair.split("->")))
 
     def smoke_sized(self) -> FreezeConfig:
         """Under the test suite (``PHN_SMOKE=1``): the first pair, depths 0 and 4, one seed, 20 images per

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
 from phn.ledger import Finding, verdict_from
+from phn.profiles import PROFILE_NAMES, is_paper_setting
 from phn.results import Results
 from phn.train import kept_checkpoint, load_strategy, run_config, run_dir_for
 
@@ -54,7 +56,10 @@ class NoiseConfig:
         eval_every: steps between evaluations of the seen experiences during training (Figure 7).
         batch_size: training batch size (paper: 64; offline default 16, for the reason given in
             :class:`phn.experiments.freeze.FreezeConfig`).
+        profile, overridden: the :mod:`phn.profiles` profile and the fields set apart from it.
     """
+
+    section: ClassVar[str] = "noise"
 
     dataset: str = "fashionmnist"
     freeze_depth: int = 2
@@ -66,8 +71,12 @@ class NoiseConfig:
     buffer_size: int = 200
     eval_every: int = 10
     batch_size: int = 16
+    profile: str = "cpu"
+    overridden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILE_NAMES:
+            raise ConfigError(f"NoiseConfig.profile: unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
         if self.dataset not in DATASETS:
             raise ConfigError(f"NoiseConfig.dataset must be one of {sorted(DATASETS)}, got {self.dataset!r}")
         if not 0 <= self.freeze_depth <= 4:
@@ -85,6 +94,16 @@ class NoiseConfig:
                 raise ConfigError(f"NoiseConfig.{name} must be positive or None, got {value}")
         if self.buffer_size < 0:
             raise ConfigError(f"NoiseConfig.buffer_size must be >= 0, got {self.buffer_size}")
+
+    @property
+    def paper_setting(self) -> bool:
+        """Profile ``paper`` with nothing overridden that the paper fixes."""
+        return is_paper_setting(self)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The dataset the stream reads."""
+        return (self.dataset,)
 
     @property
     def all_depths(self) -> tuple[int, ...]:

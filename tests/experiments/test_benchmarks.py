@@ -44,7 +44,12 @@ def test_only_the_figure8_runs_record_curves():
     assert cfg.run_config("HN-4", 1).train.eval_every == 0 and cfg.run_config("Naive", 1).train.eval_every == 0
     run = cfg.run_config("LR-2", 1)
     assert (run.stream.name, run.stream.seed, run.train.seed, run.strategy.buffer_size) == ("split-fashionmnist", 1, 1, cfg.buffer_size)
-    assert not cfg.paper_setting and BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100).paper_setting
+    # "the paper's setting" is profile paper with nothing overridden that the paper fixes (phn.profiles);
+    # the paper's sizes under another profile are not it
+    assert not cfg.paper_setting and not BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100).paper_setting
+    assert BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100, profile="paper").paper_setting
+    assert not BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100, profile="paper",
+                               overridden=("buffer_size",)).paper_setting
 
 
 def test_table6_from_built_objects_matches_the_paper():
@@ -90,7 +95,7 @@ def test_findings():
     found = {f.claim: f for f in benchmark_findings(cfg, benchmark_summary(worse), None, None, "cfg")}
     assert found["method-forgetting"].verdict == "does not hold at this scale"
     assert found["table2-hn-beats-lr"].verdict == "does not hold at this scale"
-    paper = BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100, curve_depth=2)
+    paper = BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100, curve_depth=2, profile="paper")
     assert benchmark_findings(paper, benchmark_summary(runs), None, None, "cfg")[0].verdict == "holds"
 
 
