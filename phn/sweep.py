@@ -691,7 +691,8 @@ def default_sweep_dir(configs: Sequence[RunConfig], runs_root: str | os.PathLike
 def run_configs(configs: Sequence[RunConfig], runs_root: str | os.PathLike | None = None,
                 executor: Executor = "inprocess", address: str | None = None,
                 sweep_dir: str | os.PathLike | None = None, progress: bool | None = None,
-                desc: str = "runs", **options: Any) -> tuple[dict[str, Any], pd.DataFrame | None]:
+                desc: str = "runs", reuse_other_code: bool = False,
+                **options: Any) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """The experiments' path to their runs: (trial id -> Results of every configuration, the sweep's
     :func:`trials_table` with its timing flags, or None in process).
 
@@ -702,8 +703,13 @@ def run_configs(configs: Sequence[RunConfig], runs_root: str | os.PathLike | Non
     sweep renders without training. Run directories are ``<runs_root>/<trial id>`` (``runs_root``
     default: the results cache) either way, so both executors share the cache.
 
+    ``reuse_other_code`` (in process only): finished results of the same settings and data computed by
+    other ``phn`` code count as finished (:func:`phn.train.run`'s option; for a study whose training path
+    did not change while other modules did).
+
     Raises:
         RuntimeError: a trial of the sweep failed after its retries (the others finished).
+        SweepError: ``reuse_other_code`` with a sweep executor.
     """
     from tqdm.auto import tqdm
 
@@ -717,8 +723,11 @@ def run_configs(configs: Sequence[RunConfig], runs_root: str | os.PathLike | Non
         bar = tqdm(configs, desc=desc, disable=progress is False, dynamic_ncols=True)
         for cfg in bar:
             bar.set_postfix_str(f"{cfg.label} seed {cfg.train.seed}")
-            out[trial_id(cfg)] = run_config(cfg, resume=True, out_dir=root / trial_id(cfg), progress=progress)
+            out[trial_id(cfg)] = run_config(cfg, resume=True, out_dir=root / trial_id(cfg), progress=progress,
+                                            reuse_other_code=reuse_other_code)
         return out, None
+    if reuse_other_code:
+        raise SweepError("reuse_other_code is only supported in process (executor 'inprocess', no sweep_dir)")
     sweep_dir = sweep_dir or default_sweep_dir(configs, root)
     result = run_sweep(configs, sweep_dir, SweepOptions(executor=executor, address=address, progress=progress,
                                                         **options), resume=True, runs_root=root)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -25,8 +26,8 @@ import pandas as pd
 import torch
 
 from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
-from phn.data.stream_registry import parse_stream_name
-from phn.ledger import Finding, verdict_from
+from phn.data.stream_registry import SPLIT_DEFAULTS, parse_stream_name
+from phn.ledger import Finding, compare, equivalent, not_judged_reason, paired_interval, verdict_of
 from phn.profiles import PROFILE_NAMES, is_paper_setting
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
@@ -134,6 +135,11 @@ class StreamSizes:
     def datasets(self) -> tuple[str, ...]:
         """The datasets the stream reads."""
         return parse_stream_name(self.stream)[1]
+
+    @property
+    def chance(self) -> float:
+        """Chance accuracy of one experience (percent): 100 / classes per experience."""
+        return 100 / (self.classes_per_experience or SPLIT_DEFAULTS[self.datasets[0]][1])
 
     def benchmark(self, strategies: tuple[str, ...] = ()) -> BenchmarkConfig:
         """The benchmark configuration with these sizes (and ``strategies``, default: Table 2's)."""
@@ -325,9 +331,10 @@ def experience_curves(curves: dict[tuple[str, int], Results], experiences: int =
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def stability(curves: dict[tuple[str, int], Results], experiences: int = 3) -> pd.DataFrame:
-    """Figure 8's claim in numbers, per model (mean over seeds): learning accuracy and forgetting of the
-    first ``experiences`` experiences (percent), from each run's accuracy matrix."""
+def stability(curves: dict[tuple[str, int], Results], experiences: int = 3, by_seed: bool = False) -> pd.DataFrame:
+    """Figure 8's claim in numbers, per model (mean over seeds; ``by_seed``: one row per model and
+    seed): learning accuracy and forgetting of the first ``experiences`` experiences (percent), from
+    each run's accuracy matrix."""
     from phn import metrics
 
     rows = []
@@ -337,57 +344,101 @@ def stability(curves: dict[tuple[str, int], Results], experiences: int = 3) -> p
         rows.append({"model": model, "seed": seed,
                      "learning_accuracy": 100 * float(np.mean(metrics.learning_accuracies(acc)[:n])),
                      "forgetting": 100 * float(np.mean(metrics.forgettings(acc)[:n]))})
-    return pd.DataFrame(rows).groupby("model", sort=False)[["learning_accuracy", "forgetting"]].mean().reset_index()
+    table = pd.DataFrame(rows, columns=["model", "seed", "learning_accuracy", "forgetting"])
+    if by_seed:
+        return table
+    return table.groupby("model", sort=False)[["learning_accuracy", "forgetting"]].mean().reset_index()
 
 
-def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.DataFrame | None,
-                       memory: pd.DataFrame | None, configuration: str, margin: float = 1.0) -> list[Finding]:
-    """The ledger's findings of the benchmark notebook.
+def _paired(table: pd.DataFrame, key: str, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """``metric`` of rows ``key == a`` and ``key == b`` on the seeds both have, in seed order."""
+    wide = table[table[key].isin([a, b])].pivot_table(index="seed", columns=key, values=metric).dropna()
+    return wide[a].to_numpy(), wide[b].to_numpy()
 
-    - ``method-forgetting``: every HN-k forgets less (by over ``margin`` points) than every LR-k and Naive.
-    - ``table2-hn-beats-lr``: HN-k's ACA above LR-k's at each depth with both (by over ``margin``).
-    - ``table2-hn2-near-hnf``: HN-2 within 2 points of HN-F's ACA (or above) and faster to train.
-    - ``figure8-stability``: at ``curve_depth``, HN-k forgets experiences 1..3 less than LR-k (c = 1)
-      and learns them less well.
-    - ``table6-memory`` (``memory``: :func:`paper_memory_check`): every computed number equals the
-      paper's.
 
-    Verdicts: all parts hold: ``holds`` in the paper's setting (:attr:`BenchmarkConfig.paper_setting`),
-    else ``holds qualitatively``; none: ``does not hold at this scale``; some: ``inconclusive``.
+def _unjudged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> list[str]:
+    return [label for label in labels if converged is not None and converged.get(label) is False]
+
+
+CLEAR_MARGIN = 20.0  # points above chance a strategy must learn (mean per run) to be judged
+
+
+def benchmark_findings(cfg: BenchmarkConfig, runs: pd.DataFrame, stable: pd.DataFrame | None,
+                       memory: pd.DataFrame | None, configuration: str, margin: float = 1.0,
+                       equivalence: float = 2.0, converged: Mapping[str, bool] | None = None,
+                       chance: float | None = None) -> list[Finding]:
+    """The ledger's findings of the benchmark notebook, by the ledger's rule (:data:`phn.ledger.RULE_MARKDOWN`):
+    seed-paired 95 % intervals, depth by depth, never the worst of one family against the best of another.
+
+    Args:
+        runs: one row per (strategy, seed): aca, forgetting, learning_accuracy, train_time_s (percent, s).
+        stable: :func:`stability` with ``by_seed=True`` (or None).
+        memory: :func:`paper_memory_check` (or None).
+        margin: points a difference must exceed (interval beyond it).
+        equivalence: the equivalence margin of "about as accurate" (points).
+        converged: strategy -> converged at this profile (:func:`phn.experiments.convergence.profile_check`);
+            a claim resting on a strategy marked False is not judged (inconclusive). None: not checked.
+        chance: chance accuracy of one experience (percent); a claim resting on a strategy whose mean
+            learning accuracy is below chance + :data:`CLEAR_MARGIN` is not judged either.
+
+    Claims:
+    - ``method-forgetting``: at each depth k, LR-k forgets more than HN-k (and Naive more than HN-F).
+    - ``table2-hn-beats-lr``: at each depth k, HN-k's ACA above LR-k's.
+    - ``table2-hn2-near-hnf``: HN-2's ACA equivalent to HN-F's within ``equivalence``, and HN-F's train time
+      above HN-2's.
+    - ``figure8-stability``: at ``curve_depth``, LR-k (c = 1) forgets experiences 1..3 more than HN-k,
+      and learns them better.
+    - ``table6-memory``: every computed number equals the paper's.
     """
-    by = summary.set_index("strategy")
     findings = []
-    hn = [s for s in by.index if s.startswith("HN-")]
-    others = [s for s in by.index if s.startswith("LR-") or s == "Naive"]
-    if hn and others:
-        worst_hn, best_other = by.loc[hn, "forgetting"].max(), by.loc[others, "forgetting"].min()
-        text = ", ".join(f"{s} {by.loc[s, 'forgetting']:.1f}" for s in [*others, *hn])
-        findings.append(Finding("method-forgetting", f"forgetting (points): {text}; the most an HN forgets is "
-                                f"{worst_hn:.1f}, the least LR/Naive forget {best_other:.1f}.",
-                                verdict_from([worst_hn + margin < best_other], cfg.paper_setting), configuration))
-    pairs = [k for k in range(1, 5) if f"HN-{k}" in by.index and f"LR-{k}" in by.index]
-    if pairs:
-        outcomes = [by.loc[f"HN-{k}", "aca"] > by.loc[f"LR-{k}", "aca"] + margin for k in pairs]
-        text = "; ".join(f"HN-{k} {by.loc[f'HN-{k}', 'aca']:.1f} vs LR-{k} {by.loc[f'LR-{k}', 'aca']:.1f}" for k in pairs)
-        findings.append(Finding("table2-hn-beats-lr", f"ACA (%): {text}; HN-k ahead at {sum(outcomes)} of "
-                                f"{len(pairs)} depths.", verdict_from(outcomes, cfg.paper_setting), configuration))
-    if {"HN-2", "HN-F"} <= set(by.index):
-        h2, hf = by.loc["HN-2"], by.loc["HN-F"]
-        outcomes = [h2.aca >= hf.aca - 2, h2.train_time_s < hf.train_time_s]
-        findings.append(Finding("table2-hn2-near-hnf", f"HN-2 {h2.aca:.1f} % ACA in {h2.train_time_s:.0f} s, HN-F "
-                                f"{hf.aca:.1f} % in {hf.train_time_s:.0f} s (train time on this machine, "
-                                f"{h2.train_time_s / hf.train_time_s:.2f}x).", verdict_from(outcomes, cfg.paper_setting),
-                                configuration))
-    if stable is not None and not stable.empty:
-        rows = stable.set_index("model")
+    have = set(runs.strategy)
+    paper = cfg.paper_setting
+    learned = runs.groupby("strategy").learning_accuracy.mean().to_dict()
+
+    def finding(claim: str, specs: list[tuple[str, str, str, str]], text: str, table: pd.DataFrame = runs,
+                gate: Sequence[str] | None = None) -> None:
+        """specs: (a, b, metric, expected outcome) per part, seed-paired; "equivalent" parts use the
+        equivalence margin. ``gate``: the strategies whose convergence the claim rests on (default: the
+        parts' own labels)."""
+        labels = gate if gate is not None else sorted({x for a, b, *_ in specs for x in (a, b)})
+        skipped = _unjudged(labels, converged)
+        below = [] if chance is None else [x for x in labels if x in learned and learned[x] < chance + CLEAR_MARGIN]
+        parts, shown = [], []
+        for a, b, metric, expected in specs:
+            x, y = _paired(table, "strategy", a, b, metric)
+            if not len(x):
+                parts.append("inconclusive")
+                shown.append(f"{metric} {a} - {b}: no common seed")
+                continue
+            parts.append(equivalent(x, y, equivalence) if expected == "equivalent" else compare(x, y, margin))
+            shown.append(f"{metric.replace('_', ' ')} {a} - {b} {paired_interval(x, y)}")
+        verdict = "inconclusive" if skipped or below or not specs else verdict_of(parts, [s[3] for s in specs], paper)
+        ours = f"{text}: " + "; ".join(shown)
+        if skipped or below:
+            ours += f" ({not_judged_reason(skipped, below)})"
+        findings.append(Finding(claim, ours + ".", verdict, configuration))
+
+    depths = [k for k in range(1, 5) if {f"HN-{k}", f"LR-{k}"} <= have]
+    forgetting = [(f"LR-{k}", f"HN-{k}", "forgetting", "greater") for k in depths]
+    if {"Naive", "HN-F"} <= have:
+        forgetting.append(("Naive", "HN-F", "forgetting", "greater"))
+    if forgetting:
+        finding("method-forgetting", forgetting, "forgetting difference (points), 95 % interval over seeds")
+    if depths:
+        finding("table2-hn-beats-lr", [(f"HN-{k}", f"LR-{k}", "aca", "greater") for k in depths],
+                "ACA difference (points), 95 % interval over seeds")
+    if {"HN-2", "HN-F"} <= have:
+        finding("table2-hn2-near-hnf", [("HN-2", "HN-F", "aca", "equivalent"),
+                                        ("HN-F", "HN-2", "train_time_s", "greater")],
+                f"ACA difference (points; equivalent within {equivalence:g}) and train time difference (s, this "
+                "machine)")
+    if stable is not None and not stable.empty and "seed" in stable:
         lr, hn_model = f"LR-{cfg.curve_depth} (c = 1)", f"HN-{cfg.curve_depth}"
-        if {lr, hn_model} <= set(rows.index):
-            a, b = rows.loc[hn_model], rows.loc[lr]
-            outcomes = [a.forgetting + margin < b.forgetting, a.learning_accuracy < b.learning_accuracy]
-            findings.append(Finding("figure8-stability", f"experiences 1-3: {hn_model} forgets {a.forgetting:.1f} "
-                                    f"and learns {a.learning_accuracy:.1f} %, {lr} forgets {b.forgetting:.1f} and "
-                                    f"learns {b.learning_accuracy:.1f} %.", verdict_from(outcomes, cfg.paper_setting),
-                                    configuration))
+        if {lr, hn_model} <= set(stable.model):
+            finding("figure8-stability", [(lr, hn_model, "forgetting", "greater"),
+                                          (lr, hn_model, "learning_accuracy", "greater")],
+                    "experiences 1-3, differences (points), 95 % interval over seeds",
+                    table=stable.rename(columns={"model": "strategy"}), gate=[f"LR-{cfg.curve_depth}", hn_model])
     if memory is not None:
         equal = int(memory.equal.sum())
         findings.append(Finding("table6-memory", f"{equal} of {len(memory)} numbers computed from built "
@@ -399,7 +450,7 @@ def benchmark_findings(cfg: BenchmarkConfig, summary: pd.DataFrame, stable: pd.D
 
 
 __all__ = [
-    "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "StreamSizes", "benchmark_findings",
+    "CLEAR_MARGIN", "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "StreamSizes", "benchmark_findings",
     "benchmark_summary", "benchmark_table", "experience_curves", "memory_table", "paper_memory_check",
     "run_benchmarks", "stability", "strategy_sections",
 ]

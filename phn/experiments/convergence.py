@@ -13,8 +13,9 @@ profile's epochs is reported as "not converged at this profile" and the claims r
 judged (:func:`phn.ledger.not_judged_reason`).
 
 Run it (results land in ``--out``: ``convergence.csv``, one row per run, rewritten after every run, and
-``convergence.json``, the command and machine); finished runs come from the results cache, so an
-interrupted study continues where it stopped::
+``convergence.json``, the command, machine and config, ``finished`` once every run is done); finished
+runs come from the results cache and an interrupted run from its checkpoint, so an interrupted study
+continues where it stopped::
 
     python -m phn.experiments.convergence --seeds 100 --epochs 1 2 4 8 --out benchmarks/results/convergence
 """
@@ -38,7 +39,7 @@ import pandas as pd
 
 from phn import metrics
 from phn.config import ConfigError, RunConfig
-from phn.experiments.benchmarks import TABLE2_STRATEGIES, StreamSizes
+from phn.experiments.benchmarks import CLEAR_MARGIN, TABLE2_STRATEGIES, StreamSizes
 from phn.results import Results, write_text
 
 DEFAULT_TOLERANCE = 3.0
@@ -99,10 +100,12 @@ def study_row(label: str, seed: int, epochs: int, res: Results) -> dict[str, flo
 
 
 def run_convergence(cfg: ConvergenceConfig, out: str | os.PathLike | None = None,
-                    root: str | os.PathLike | None = None, progress: bool | None = None) -> pd.DataFrame:
+                    root: str | os.PathLike | None = None, progress: bool | None = None,
+                    reuse_other_code: bool = False) -> pd.DataFrame:
     """Train (or read from the results cache under ``root``) every run of the study; one row per run
     (:func:`study_row`). With ``out``, ``out/convergence.csv`` is rewritten after every run, so a
-    study stopped half-way keeps what it measured."""
+    study stopped half-way keeps what it measured. ``reuse_other_code``: see
+    :func:`phn.sweep.run_configs`."""
     from tqdm import tqdm
 
     from phn.sweep import run_configs
@@ -111,7 +114,8 @@ def run_convergence(cfg: ConvergenceConfig, out: str | os.PathLike | None = None
     bar = tqdm(cfg.jobs(), desc="convergence runs", disable=progress is False, dynamic_ncols=True)
     for label, seed, epochs in bar:
         bar.set_postfix_str(f"{label} seed {seed} {epochs} epochs")
-        done, _ = run_configs([cfg.run_config(label, seed, epochs)], root, progress=False)
+        done, _ = run_configs([cfg.run_config(label, seed, epochs)], root, progress=False,
+                              reuse_other_code=reuse_other_code)
         rows.append(study_row(label, seed, epochs, next(iter(done.values()))))
         if out is not None:
             write_text(Path(out) / "convergence.csv", pd.DataFrame(rows).to_csv(index=False))
@@ -169,9 +173,6 @@ def load_study(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, objec
     return pd.read_csv(folder / "convergence.csv"), meta
 
 
-CLEAR_MARGIN = 20.0  # points above chance a strategy must learn to be judged
-
-
 def profile_check(table: pd.DataFrame, study: pd.DataFrame, sizes: StreamSizes, chance: float,
                   study_sizes: dict[str, object] | None = None) -> pd.DataFrame:
     """For every strategy of the study: has it converged at ``sizes.epochs`` (every checked seed),
@@ -222,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--stream", default=defaults.stream)
     parser.add_argument("--out", default="runs/convergence")
+    parser.add_argument("--reuse-other-code", action="store_true",
+                        help="count finished runs of other phn code as finished (only where the training path is unchanged)")
     args = parser.parse_args(argv)
     test_cap = args.max_per_class_test if args.max_per_class_test == "all" else int(args.max_per_class_test)
     try:
@@ -231,9 +234,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as err:
         raise SystemExit(f"convergence: {err}") from None
     tic = time.perf_counter()
-    study = run_convergence(cfg, out=args.out)
-    meta = {**_machine(argv, time.perf_counter() - tic), "config": dataclasses.asdict(cfg)}
-    write_text(Path(args.out) / "convergence.json", json.dumps(meta, indent=1) + "\n")
+    meta_path = Path(args.out) / "convergence.json"
+    meta = {**_machine(argv, 0.0), "config": dataclasses.asdict(cfg), "finished": False}
+    write_text(meta_path, json.dumps(meta, indent=1) + "\n")  # a study stopped half-way still says what it ran
+    study = run_convergence(cfg, out=args.out, reuse_other_code=args.reuse_other_code)
+    meta.update(seconds=round(time.perf_counter() - tic, 1), finished=True)
+    write_text(meta_path, json.dumps(meta, indent=1) + "\n")
     print(convergence_table(study).round(1).to_string(index=False))
 
 

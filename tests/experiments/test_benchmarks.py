@@ -81,22 +81,60 @@ def test_summary_and_table():
     assert paper.loc["HN-2", "paper ACA"] == "62.8 ± 1.6" and paper.loc["LR-2", "paper forgetting"] == "40.3 ± 1.1"
 
 
-def test_findings():
+def _three_seeds(rows):
+    """Hand-made runs on seeds 0-2: (strategy, aca per seed, forgetting per seed, time)."""
+    return _runs([(s, seed, aca[seed], forg[seed], t) for s, aca, forg, t in rows for seed in range(3)])
+
+
+def _stable(rows):
+    return pd.DataFrame([{"model": m, "seed": seed, "learning_accuracy": la[seed], "forgetting": f[seed]}
+                         for m, la, f in rows for seed in range(3)])
+
+
+def test_findings_follow_the_ledgers_rule():
+    """Seed-paired 95 % intervals (t, 2 degrees of freedom: half-width 4.30 sd / sqrt(3)), depth by depth."""
     cfg = BenchmarkConfig(curve_depth=2)
-    runs = _runs([("Naive", 0, 50, 40, 5), ("LR-2", 0, 60, 30, 10), ("HN-2", 0, 80, 2, 20), ("HN-F", 0, 81, 1, 50)])
-    stable = pd.DataFrame({"model": ["LR-2 (c = 1)", "HN-2"], "learning_accuracy": [95.0, 85.0], "forgetting": [20.0, 2.0]})
-    found = {f.claim: f for f in benchmark_findings(cfg, benchmark_summary(runs), stable, None, "cfg")}
-    assert found["method-forgetting"].verdict == "holds qualitatively"
-    assert found["table2-hn-beats-lr"].verdict == "holds qualitatively" and "HN-2 80.0 vs LR-2 60.0" in found[
-        "table2-hn-beats-lr"].ours
-    assert found["table2-hn2-near-hnf"].verdict == "holds qualitatively"  # 1 point below, 0.4x the time
+    runs = _three_seeds([("Naive", (50, 52, 48), (40, 42, 38), 5), ("LR-2", (60, 62, 58), (30, 31, 29), 10),
+                         ("HN-2", (80, 81, 79), (2, 3, 1), 20), ("HN-F", (80.5, 81, 80), (1, 2, 1), 50)])
+    stable = _stable([("LR-2 (c = 1)", (95, 96, 94), (20, 22, 18)), ("HN-2", (85, 86, 84), (2, 3, 1))])
+    found = {f.claim: f for f in benchmark_findings(cfg, runs, stable, None, "cfg")}
+    assert found["method-forgetting"].verdict == "holds qualitatively"  # LR-2 > HN-2 and Naive > HN-F, decisively
+    assert found["table2-hn-beats-lr"].verdict == "holds qualitatively"
+    assert "aca HN-2 - LR-2 +20.0 [" in found["table2-hn-beats-lr"].ours
+    # HN-2 - HN-F = -0.5, -0, -1: interval about [-1.7, 0.7], inside +-2: equivalent; HN-F slower on every seed
+    assert found["table2-hn2-near-hnf"].verdict == "holds qualitatively"
     assert found["figure8-stability"].verdict == "holds qualitatively"
-    worse = _runs([("LR-2", 0, 80, 3, 10), ("HN-2", 0, 60, 5, 20)])
-    found = {f.claim: f for f in benchmark_findings(cfg, benchmark_summary(worse), None, None, "cfg")}
+
+    reversed_ = _three_seeds([("LR-2", (80, 81, 79), (3, 4, 2), 10), ("HN-2", (60, 62, 58), (10, 12, 8), 20)])
+    found = {f.claim: f for f in benchmark_findings(cfg, reversed_, None, None, "cfg")}
     assert found["method-forgetting"].verdict == "does not hold at this scale"
     assert found["table2-hn-beats-lr"].verdict == "does not hold at this scale"
+
+    # noisy seeds: the interval straddles zero, so the rule calls it inconclusive whatever the means say
+    noisy = _three_seeds([("LR-2", (60, 80, 70), (10, 30, 20), 10), ("HN-2", (75, 65, 80), (15, 20, 10), 20)])
+    found = {f.claim: f for f in benchmark_findings(cfg, noisy, None, None, "cfg")}
+    assert found["table2-hn-beats-lr"].verdict == "inconclusive" and found["method-forgetting"].verdict == "inconclusive"
+    # one seed never decides
+    one = runs[runs.seed == 0]
+    assert {f.verdict for f in benchmark_findings(cfg, one, None, None, "cfg")} == {"inconclusive"}
+
     paper = BenchmarkConfig("split-cifar100", max_per_class=None, epochs=100, curve_depth=2, profile="paper")
-    assert benchmark_findings(paper, benchmark_summary(runs), None, None, "cfg")[0].verdict == "holds"
+    assert benchmark_findings(paper, runs, None, None, "cfg")[0].verdict == "holds"
+
+
+def test_claims_on_strategies_not_converged_or_not_learned_are_not_judged():
+    cfg = BenchmarkConfig(curve_depth=2)
+    runs = _three_seeds([("LR-2", (60, 62, 58), (30, 31, 29), 10), ("HN-2", (80, 81, 79), (2, 3, 1), 20)])
+    found = {f.claim: f for f in benchmark_findings(cfg, runs, None, None, "cfg", converged={"HN-2": False, "LR-2": True})}
+    assert found["method-forgetting"].verdict == "inconclusive"
+    assert "not judged: HN-2 not converged at this profile" in found["method-forgetting"].ours
+    found = {f.claim: f for f in benchmark_findings(cfg, runs, None, None, "cfg", converged={"HN-2": True, "LR-2": True})}
+    assert found["method-forgetting"].verdict == "holds qualitatively"
+    # learning accuracy = aca + forgetting: LR-2 about 91, HN-2 about 82; chance 50 -> both clear; chance 70 -> HN-2 not
+    assert benchmark_findings(cfg, runs, None, None, "cfg", chance=50.0)[0].verdict == "holds qualitatively"
+    low = benchmark_findings(cfg, runs, None, None, "cfg", chance=70.0)[0]
+    assert low.verdict == "inconclusive" and "HN-2 not clearly above chance" in low.ours
+    assert BenchmarkConfig().chance == 50.0 and BenchmarkConfig("split-cifar100").chance == 20.0
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="needs apt-get install dataset-fashion-mnist")

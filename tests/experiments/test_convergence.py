@@ -81,3 +81,11 @@ def test_study_row_reads_the_runs_matrix():
     row = study_row("HN-4", 3, 2, res)
     assert row["updates_per_experience"] == 3.0 and row["learning_accuracy"] == pytest.approx(80.0)
     assert row["la_e1"] == pytest.approx(90.0) and row["la_e2"] == pytest.approx(70.0) and row["train_time_s"] == 3.0
+
+
+def test_reusing_other_codes_results_is_in_process_only(tmp_path):
+    from phn.sweep import SweepError, run_configs
+
+    cfg = ConvergenceConfig(strategies=("HN-4",), seeds=(100,), epochs_ladder=(1,)).run_config("HN-4", 100, 1)
+    with pytest.raises(SweepError, match="only supported in process"):
+        run_configs([cfg], tmp_path, sweep_dir=tmp_path / "sweep", reuse_other_code=True)
