@@ -428,7 +428,7 @@ class _Progress:
     """A tqdm bar over the trials: done / running / failed."""
 
     def __init__(self, sweep: _Sweep, todo: Sequence[str], enabled: bool | None) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # not tqdm.auto: without ipywidgets it warns in every notebook on import
 
         self.sweep, self.running = sweep, 0
         skipped = len(sweep.configs) - len(todo)
@@ -711,7 +711,7 @@ def run_configs(configs: Sequence[RunConfig], runs_root: str | os.PathLike | Non
         RuntimeError: a trial of the sweep failed after its retries (the others finished).
         SweepError: ``reuse_other_code`` with a sweep executor.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # not tqdm.auto: without ipywidgets it warns in every notebook on import
 
     from phn.train import run_config, runs_dir
 

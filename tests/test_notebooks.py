@@ -77,3 +77,11 @@ def test_claims_land_beside_the_output_and_feed_the_ledger(tmp_path):
     times = durations(tmp_path).set_index("notebook")
     assert list(times.index) == ["ledger", "stale"] and times.loc["stale", "parameters"] == "x = 3"
     assert (times.minutes > 0).all()
+
+
+def test_phn_never_imports_tqdm_auto():
+    """``tqdm.auto`` warns "IProgress not found" on import in every notebook kernel without ipywidgets,
+    which the book would show as stray stderr: phn uses the plain text bar."""
+    sources = (Path(__file__).resolve().parents[1] / "phn").rglob("*.py")
+    offenders = [p.name for p in sources if "tqdm.auto" in p.read_text().replace("not tqdm.auto", "")]
+    assert offenders == []
