@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pandas as pd
 
@@ -130,6 +130,27 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+class Profiled:
+    """What a chapter config made by :func:`configure` shares: its ``section`` of the profiles (a
+    ClassVar), the fields ``profile`` and ``overridden`` (declared by the dataclass), and the paper's
+    setting. The dataclass calls :meth:`check_profile` in ``__post_init__``."""
+
+    section: ClassVar[str]
+    profile: str
+    overridden: tuple[str, ...]
+
+    def check_profile(self) -> None:
+        """Raise :class:`ConfigError` (one line naming the valid profiles) for an unknown ``profile``."""
+        if self.profile not in PROFILE_NAMES:
+            raise ConfigError(f"{type(self).__name__}.profile: unknown profile {self.profile!r}; valid profiles: "
+                              f"{', '.join(PROFILE_NAMES)}")
+
+    @property
+    def paper_setting(self) -> bool:
+        """Profile ``paper`` with nothing overridden that the paper fixes (:func:`is_paper_setting`)."""
+        return is_paper_setting(self)
+
+
 def resolve(name: str) -> Profile:
     """The profile called ``name``; under the test suite (``PHN_SMOKE=1``) always ``smoke``.
 
@@ -224,5 +245,5 @@ def profile_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["ALL", "PAPER_FIXED", "PROFILES", "PROFILE_NAMES", "Profile", "configure", "describe", "differences",
+__all__ = ["ALL", "PAPER_FIXED", "PROFILES", "PROFILE_NAMES", "Profile", "Profiled", "configure", "describe", "differences",
            "is_paper_setting", "profile_table", "resolve", "values"]

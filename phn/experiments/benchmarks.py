@@ -28,7 +28,7 @@ import torch
 from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
 from phn.data.stream_registry import SPLIT_DEFAULTS, parse_stream_name
 from phn.ledger import Finding, compare, equivalent, not_judged_reason, paired_interval, verdict_of
-from phn.profiles import PROFILE_NAMES, is_paper_setting
+from phn.profiles import Profiled
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
 
@@ -57,7 +57,7 @@ def strategy_sections(label: str, buffer_size: int = 200, replay_coef: float = 1
 
 
 @dataclass(frozen=True)
-class StreamSizes:
+class StreamSizes(Profiled):
     """The stream and sizes that the benchmark, cosine and ablation notebooks share: with the same values
     their run configurations are the same, so each run is trained once (results cache). Every field is
     a notebook parameter.
@@ -123,13 +123,7 @@ class StreamSizes:
             raise ConfigError(f"{name}.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"{name}.lr must be a finite positive number, got {self.lr}")
-        if self.profile not in PROFILE_NAMES:
-            raise ConfigError(f"{name}.profile: unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
-
-    @property
-    def paper_setting(self) -> bool:
-        """Profile ``paper`` with nothing overridden that the paper fixes (:func:`phn.profiles.is_paper_setting`)."""
-        return is_paper_setting(self)
+        self.check_profile()
 
     @property
     def datasets(self) -> tuple[str, ...]:

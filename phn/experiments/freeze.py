@@ -26,7 +26,7 @@ from tqdm import tqdm
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
 from phn.ledger import Finding, verdict_from
-from phn.profiles import PROFILE_NAMES, is_paper_setting
+from phn.profiles import Profiled
 from phn.results import Results
 from phn.train import kept_checkpoint, run_config, run_dir_for
 
@@ -34,7 +34,7 @@ STRATEGY_LABELS = {"lr": "fine-tuned (LR-k, c = 0)", "hn": "partial HN (HN-k)"}
 
 
 @dataclass(frozen=True)
-class FreezeConfig:
+class FreezeConfig(Profiled):
     """The freeze-depth experiment (Section 4.1). Every field is a notebook parameter.
 
     Attributes:
@@ -66,8 +66,7 @@ class FreezeConfig:
     overridden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILE_NAMES:
-            raise ConfigError(f"FreezeConfig.profile: unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
+        self.check_profile()
         for pair in self.pairs:
             first, _, second = pair.partition("->")
             if first not in DATASETS or second not in DATASETS:
@@ -83,11 +82,6 @@ class FreezeConfig:
             raise ConfigError("FreezeConfig: epochs, batch_size and classes_per_experience must be positive")
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ConfigError(f"FreezeConfig.max_per_class must be positive or None, got {self.max_per_class}")
-
-    @property
-    def paper_setting(self) -> bool:
-        """Profile ``paper`` with nothing overridden that the paper fixes."""
-        return is_paper_setting(self)
 
     @property
     def datasets(self) -> tuple[str, ...]:

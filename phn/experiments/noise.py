@@ -31,7 +31,7 @@ from tqdm import tqdm
 from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
 from phn.data import DATASETS
 from phn.ledger import Finding, verdict_from
-from phn.profiles import PROFILE_NAMES, is_paper_setting
+from phn.profiles import Profiled
 from phn.results import Results
 from phn.train import kept_checkpoint, load_strategy, run_config, run_dir_for
 
@@ -40,7 +40,7 @@ STRATEGIES = ("lr", "hn")
 
 
 @dataclass(frozen=True)
-class NoiseConfig:
+class NoiseConfig(Profiled):
     """The noisy-stream experiment (Section 4.2). Every field is a notebook parameter.
 
     Attributes:
@@ -75,8 +75,7 @@ class NoiseConfig:
     overridden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILE_NAMES:
-            raise ConfigError(f"NoiseConfig.profile: unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")
+        self.check_profile()
         if self.dataset not in DATASETS:
             raise ConfigError(f"NoiseConfig.dataset must be one of {sorted(DATASETS)}, got {self.dataset!r}")
         if not 0 <= self.freeze_depth <= 4:
@@ -94,11 +93,6 @@ class NoiseConfig:
                 raise ConfigError(f"NoiseConfig.{name} must be positive or None, got {value}")
         if self.buffer_size < 0:
             raise ConfigError(f"NoiseConfig.buffer_size must be >= 0, got {self.buffer_size}")
-
-    @property
-    def paper_setting(self) -> bool:
-        """Profile ``paper`` with nothing overridden that the paper fixes."""
-        return is_paper_setting(self)
 
     @property
     def datasets(self) -> tuple[str, ...]:
