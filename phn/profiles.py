@@ -30,6 +30,7 @@ from typing import Any, ClassVar, TypeVar
 import pandas as pd
 
 from phn.config import ConfigError, from_dict, smoke_enabled
+from phn.data.datasets import require_dataset
 
 T = TypeVar("T")
 PROFILE_NAMES = ("smoke", "cpu", "gpu", "paper")
@@ -198,8 +199,6 @@ def configure(cls: type[T], profile: str, parameters: Mapping[str, Any] | None =
     overridden = tuple(k for k in overridden if k in base or merged[k] != _parameter(_default(cls, k)))
     cfg = from_dict(cls, {**merged, "profile": resolve(profile).name, "overridden": overridden})
     if require_data:
-        from phn.data.datasets import require_dataset
-
         for name in cfg.datasets:  # type: ignore[attr-defined]
             require_dataset(name)
     return cfg
