@@ -142,16 +142,6 @@ CLAIMS: tuple[Claim, ...] = (
 CLAIM_IDS = frozenset(c.id for c in CLAIMS)
 
 
-def describe(config: object) -> str:
-    """A notebook's typed config as one line ``name=value, ...`` (the configuration column of a finding);
-    marked as a smoke run under the test suite."""
-    from phn.config import smoke_enabled, to_dict
-
-    values = to_dict(config)
-    text = ", ".join(f"{name}={value}" for name, value in values.items())
-    return f"{text} (smoke run)" if smoke_enabled() else text
-
-
 def claims_path(notebook: str) -> Path:
     """Where :func:`record` writes: ``$PHN_CLAIMS_FILE`` if set, else ``runs/ledger/<notebook>.claims.json``."""
     from phn.train import runs_dir
@@ -515,7 +505,7 @@ def verdict_counts(table: pd.DataFrame) -> pd.Series:
 
 
 __all__ = [
-    "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "describe", "findings_markdown", "ledger_table", "verdict_from",
+    "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
     "load_findings", "record", "verdict_counts",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judged", "not_judged_reason", "paired_interval", "verdict_of",

@@ -5,7 +5,7 @@ profile's"). :func:`configure` turns them into the chapter's typed config: the p
 every parameter that is not ``None`` replacing its value (``"all"`` for ``max_per_class`` means every
 image). The config remembers its profile and what was overridden, so the chapter lists the values that
 differ from the profile (:func:`differences`) and the ledger's configuration column names them
-(:func:`phn.ledger.describe`).
+(:func:`describe`).
 
 Profiles (:data:`PROFILES`):
 

@@ -36,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from phn import metrics
 from phn.config import ConfigError, RunConfig
 from phn.experiments.benchmarks import CLEAR_MARGIN, TABLE2_STRATEGIES, StreamSizes
 from phn.results import Results, write_text
+from phn.sweep import run_configs
 
 DEFAULT_TOLERANCE = 3.0
 TUNING_SEEDS = (100, 101)  # the ablations' tuning seeds: no reported number uses them
@@ -106,10 +108,6 @@ def run_convergence(cfg: ConvergenceConfig, out: str | os.PathLike | None = None
     (:func:`study_row`). With ``out``, ``out/convergence.csv`` is rewritten after every run, so a
     study stopped half-way keeps what it measured. ``reuse_other_code``: see
     :func:`phn.sweep.run_configs`."""
-    from tqdm import tqdm
-
-    from phn.sweep import run_configs
-
     rows = []
     bar = tqdm(cfg.jobs(), desc="convergence runs", disable=progress is False, dynamic_ncols=True)
     for label, seed, epochs in bar:
