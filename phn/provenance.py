@@ -2,8 +2,12 @@
 
 Every run records :func:`code_provenance` in its ``config.json`` (key ``code``), and the results
 cache reuses a run only when the fingerprint is unchanged (:mod:`phn.rundir`). The fingerprint
-covers the Python source files of the ``phn`` package only, so editing documentation, notebooks,
-tests or the book never invalidates a result, while any change to the library does.
+covers the Python source files of the ``phn`` package that can change what a run trains or records:
+every module but those of :data:`NOT_IN_RUNS`, which only choose run configurations (whose values are
+the cache key's settings) or read finished runs (findings, tables, plots, the ledger, profiles). So
+editing a chapter's findings, documentation, notebooks, tests or the book never invalidates a result,
+while any change to the training path does. A test trains a run in a fresh process and checks that
+none of :data:`NOT_IN_RUNS` was imported.
 """
 
 from __future__ import annotations
@@ -15,11 +19,19 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+# Relative paths (a folder: all below it) of modules that never run inside a training run.
+NOT_IN_RUNS = ("experiments/", "ledger.py", "plots.py", "profiles.py", "machine.py", "notebooks.py", "reference.py")
+
+
+def _in_runs(relative: str) -> bool:
+    return not any(relative == part or (part.endswith("/") and relative.startswith(part)) for part in NOT_IN_RUNS)
 
 
 def source_files() -> list[Path]:
-    """The Python source files of the ``phn`` package, sorted (what the fingerprint covers)."""
-    return sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
+    """The Python source files of the ``phn`` package outside :data:`NOT_IN_RUNS`, sorted (what the
+    fingerprint covers)."""
+    return sorted(p for p in PACKAGE_DIR.rglob("*.py")
+                  if "__pycache__" not in p.parts and _in_runs(p.relative_to(PACKAGE_DIR).as_posix()))
 
 
 def source_fingerprint() -> str:
@@ -52,4 +64,4 @@ def code_provenance() -> dict[str, Any]:
             "git_dirty": None if status is None else bool(status)}
 
 
-__all__ = ["code_provenance", "source_files", "source_fingerprint"]
+__all__ = ["NOT_IN_RUNS", "code_provenance", "source_files", "source_fingerprint"]

@@ -163,6 +163,30 @@ def test_code_fingerprint_covers_the_package_source_only():
     files = provenance.source_files()
     assert any(p.name == "train.py" for p in files) and all(p.suffix == ".py" for p in files)
     assert len(provenance.source_fingerprint()) == 64
+    names = {p.relative_to(provenance.PACKAGE_DIR).as_posix() for p in files}
+    assert {"train.py", "strategies/base.py", "hyper/hypernet.py", "sweep.py", "cli.py"} <= names
+    assert not names & {"ledger.py", "plots.py", "profiles.py", "experiments/benchmarks.py"}
+
+
+def test_modules_left_out_of_the_fingerprint_never_run_inside_a_training_run(tmp_path):
+    """A run trained through the CLI (an HN with curves, the regulariser and the look-ahead; LR with
+    its buffer) in a fresh process imports none of NOT_IN_RUNS: editing them cannot change a result."""
+    script = f"""
+import sys
+from phn.cli import main
+for strategy in ("hn", "lr"):
+    main(["run", "--strategy", strategy, "--stream", "split-fashionmnist", "--num-experiences", "2",
+          "--max-per-class", "4", "--batch-size", "4", "--epochs", "1", "--eval-every", "1", "--freeze-depth", "4",
+          "--out", r"{tmp_path}/" + strategy, "--no-progress"])
+left_out = {provenance.NOT_IN_RUNS!r}
+loaded = [m.__file__ for m in list(sys.modules.values()) if (m.__name__ or "").startswith("phn") and getattr(m, "__file__", None)]
+bad = [f for f in loaded if any(("/phn/" + part) in f for part in left_out)]
+assert not bad, bad
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PHN_SMOKE": "1"})
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
 def test_data_identity_ignores_where_files_lie_but_not_their_content():
