@@ -23,12 +23,18 @@ PROFILE ?= cpu
 PROFILED := quickstart freeze noise benchmarks ablations cosine convergence
 PROFILE_STAMP := book/executed/.profile-$(PROFILE)
 
-.PHONY: help venv data assets notebooks book test clean
+# A second seed set of the section chapters (the ledger page compares its verdicts with the book's).
+SEEDS ?= [3, 4, 5]
+SECOND := runs/second-seeds
+SECTIONS := freeze noise benchmarks ablations cosine
+
+.PHONY: help venv data assets notebooks book test clean second-seeds
 
 help:
 	@echo "make book   build the book (book/_build/html) on the offline default configuration"
 	@echo "            (PROFILE=smoke|cpu|gpu|paper chooses every chapter's sizes; default cpu)"
 	@echo "make test   run the test suite, notebook smoke runs included"
+	@echo "make second-seeds   the section chapters again on SEEDS (default [3, 4, 5]) for the ledger's comparison"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo 'make: could not create $(VENV); on Debian: apt-get install python3-venv' >&2; exit 1; }
@@ -69,7 +75,8 @@ assets: $(MATHJAX)
 # renders the executed copies as they are. Runs are cached under runs/, so a rebuild retrains nothing.
 book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(PROFILE_STAMP) $(shell find phn -name '*.py')
 	@mkdir -p book/executed
-	$(PY) -m phn notebook --cwd notebooks $< $@ $(if $(filter $*,$(PROFILED)),-p profile $(PROFILE))
+	$(PY) -m phn notebook --cwd notebooks $< $@ $(if $(filter $*,$(PROFILED)),-p profile $(PROFILE)) \
+	  $(if $(and $(filter ledger,$*),$(wildcard $(SECOND)/*.claims.json)),-p compare_dir ../$(SECOND))
 
 # Executed notebooks of another profile are out of date: the stamp names the profile they ran at.
 $(PROFILE_STAMP):
@@ -83,6 +90,14 @@ book/executed/ablations.ipynb book/executed/cosine.ipynb: book/executed/benchmar
 # The ledger joins the claims every other notebook recorded in this build (book/executed/*.claims.json,
 # written beside each executed notebook): it runs last.
 book/executed/ledger.ipynb: $(filter-out book/executed/ledger.ipynb,$(EXECUTED))
+
+# The section chapters again on SEEDS, executed into runs/second-seeds (not rendered); rebuild the
+# book afterwards (`rm book/executed/ledger.ipynb && make book`) and the ledger compares both.
+second-seeds: venv data
+	@mkdir -p $(SECOND)
+	for nb in $(SECTIONS); do \
+	  $(PY) -m phn notebook --cwd notebooks notebooks/$$nb.ipynb $(SECOND)/$$nb.ipynb -p profile $(PROFILE) -p seeds '$(SEEDS)'; \
+	done
 
 notebooks: $(EXECUTED)
 

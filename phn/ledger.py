@@ -240,7 +240,8 @@ How a verdict is decided (one rule, the same in every notebook):
   worst HN against the best LR): every part as the paper says gives *holds*; no part as the paper says
   and at least one decided against it (the opposite decisive outcome, the rest undecided) gives
   *does not hold at this scale*; anything else (parts as the paper says beside parts against or
-  undecided, or every part undecided) is *inconclusive*, and so is a claim with no parts.
+  undecided, or every part undecided) is *inconclusive*, and so is a claim with no parts. A claim the
+  paper makes "in most cases" holds when more than half of its parts go the paper's way.
 - **Holds needs the paper's setting.** In another setting (smaller data, fewer epochs, another dataset)
   a claim whose parts all go the paper's way *holds qualitatively*.
 - **Only converged strategies are judged.** Claims about forgetting, noise or stability that rest on a
@@ -398,7 +399,7 @@ def equivalent(a: Sequence[float], b: Sequence[float], margin: float,
 _OPPOSITE = {"greater": "less", "less": "greater", "equivalent": "different", "different": "equivalent"}
 
 
-def verdict_of(parts: Sequence[str], expected: str | Sequence[str], paper_setting: bool) -> Verdict:
+def verdict_of(parts: Sequence[str], expected: str | Sequence[str], paper_setting: bool, most: bool = False) -> Verdict:
     """The verdict of a claim checked in several parts, each an outcome of :func:`compare` or
     :func:`equivalent` (depth by depth, never one outlier against another).
 
@@ -412,11 +413,15 @@ def verdict_of(parts: Sequence[str], expected: str | Sequence[str], paper_settin
     - ``inconclusive``: anything else (parts as expected beside parts against or undecided, only
       undecided parts), and no parts at all.
 
+    With ``most`` (a claim the paper makes "in most cases"), more than half of the parts as expected
+    is enough for ``holds``; the other verdicts are as above.
+
     Args:
         parts: one outcome per part.
         expected: the outcome the paper claims, one for all parts or one per part; one of
             ``"greater"``, ``"less"``, ``"equivalent"``, ``"different"``.
         paper_setting: whether the numbers come from the paper's own setting.
+        most: the claim holds "in most cases" (more than half of the parts).
 
     Returns:
         One of :data:`VERDICTS` other than ``"not measured"``.
@@ -439,7 +444,7 @@ def verdict_of(parts: Sequence[str], expected: str | Sequence[str], paper_settin
                              f"(one of {[want, _OPPOSITE[want], 'inconclusive']})")
         as_expected += part == want
         against += part == _OPPOSITE[want]
-    if parts and as_expected == len(parts):
+    if parts and (as_expected == len(parts) or (most and as_expected > len(parts) / 2)):
         return "holds" if paper_setting else "holds qualitatively"
     if as_expected == 0 and against > 0:
         return "does not hold at this scale"
@@ -504,9 +509,88 @@ def verdict_counts(table: pd.DataFrame) -> pd.Series:
     return table.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
 
 
+_SIDE = {"holds": "holds", "holds qualitatively": "holds", "does not hold at this scale": "does not hold"}
+
+
+def verdict_changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Two ledgers (:func:`ledger_table`, e.g. the book's seeds and a second seed set) side by side.
+
+    Returns:
+        One row per claim row: where, claim, first and second (verdicts), first_ours and second_ours
+        (the intervals behind them), and change: ``"same"``; ``"flip"`` when one says the claim holds
+        (qualitatively or not) and the other that it does not hold; ``"changed"`` for any other
+        difference (e.g. holds <-> inconclusive, or measured in one only).
+    """
+    def keyed(table: pd.DataFrame) -> pd.DataFrame:
+        return table.assign(n=table.groupby(["where", "claim"]).cumcount()).set_index(["where", "claim", "n"])
+
+    a, b = keyed(first), keyed(second)
+    joined = a[["verdict", "ours"]].merge(b[["verdict", "ours"]], how="outer", left_index=True, right_index=True,
+                                         suffixes=("_1", "_2"))
+    rows = []
+    for (where, claim, _), row in joined.iterrows():
+        v1, v2 = row.verdict_1, row.verdict_2
+        sides = {_SIDE.get(v1), _SIDE.get(v2)}
+        change = "same" if v1 == v2 else ("flip" if sides == {"holds", "does not hold"} else "changed")
+        rows.append({"where": where, "claim": claim, "first": v1, "second": v2, "change": change,
+                     "first_ours": row.ours_1, "second_ours": row.ours_2})
+    return pd.DataFrame(rows, columns=["where", "claim", "first", "second", "change", "first_ours", "second_ours"])
+
+
+def paired_values(table: pd.DataFrame, key: str, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """``metric`` of the rows ``table[key] == a`` and ``== b`` on the seeds both have (column
+    ``seed``), in seed order: the inputs of :func:`compare` and :func:`equivalent`."""
+    wide = table[table[key].isin([a, b])].pivot_table(index="seed", columns=key, values=metric).dropna()
+    if a not in wide or b not in wide:
+        return np.array([]), np.array([])
+    return wide[a].to_numpy(), wide[b].to_numpy()
+
+
+def judge(claim: str, specs: Sequence[tuple[str, str, str, str]], table: pd.DataFrame, text: str,
+          configuration: str, paper_setting: bool, key: str = "strategy", margin: float = 1.0,
+          equivalence: float = 2.0, not_converged: Sequence[str] = (), below_chance: Sequence[str] = (),
+          most: bool = False, digits: int = 1) -> Finding:
+    """One claim decided by the rule (:data:`RULE_MARKDOWN`) from per-seed rows.
+
+    Args:
+        claim: a :attr:`Claim.id`.
+        specs: one ``(a, b, metric, expected)`` per part: the seed-paired difference ``metric`` of
+            ``a`` minus ``b`` (rows whose ``key`` is ``a`` / ``b``), and the outcome the paper
+            claims (``"greater"``, ``"less"``: :func:`compare` with ``margin``; ``"equivalent"``:
+            :func:`equivalent` with ``equivalence``).
+        table: one row per (``key``, ``seed``) with the metrics.
+        text: what the intervals are, for the ledger's prose.
+        configuration: the ledger's configuration column.
+        paper_setting: the numbers come from the paper's setting (``holds`` possible).
+        not_converged, below_chance: strategies the claim rests on that are not judged
+            (:func:`not_judged_reason`): then the verdict is ``inconclusive``.
+        most: the claim holds "in most cases" (:func:`verdict_of`).
+        digits: decimals of the intervals shown (``mean [low, high]``, 95 %).
+
+    Returns:
+        The :class:`Finding`: every part's interval in ``ours``.
+    """
+    parts, shown = [], []
+    for a, b, metric, expected in specs:
+        x, y = paired_values(table, key, a, b, metric)
+        if not len(x):
+            parts.append("inconclusive")
+            shown.append(f"{metric.replace('_', ' ')} {a} - {b}: no common seed")
+            continue
+        parts.append(equivalent(x, y, equivalence) if expected == "equivalent" else compare(x, y, margin))
+        i = paired_interval(x, y)
+        shown.append(f"{metric.replace('_', ' ')} {a} - {b} {i.mean:+.{digits}f} [{i.low:.{digits}f}, {i.high:.{digits}f}]")
+    skipped = bool(not_converged or below_chance)
+    verdict = "inconclusive" if skipped or not specs else verdict_of(parts, [s[3] for s in specs], paper_setting, most)
+    ours = f"{text}: " + "; ".join(shown)
+    if skipped:
+        ours += f" ({not_judged_reason(not_converged, below_chance)})"
+    return Finding(claim, ours + ".", verdict, configuration)
+
+
 __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
     "load_findings", "record", "verdict_counts",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
-    "equivalent", "interval_text", "judged", "not_judged_reason", "paired_interval", "verdict_of",
+    "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "verdict_changes", "verdict_of",
 ]

@@ -217,3 +217,46 @@ def test_rule_markdown_states_the_rule():
     assert all(line.startswith(("- ", "  ")) for line in RULE_MARKDOWN.splitlines()[2:] if line)
     assert set(ledger.__all__) >= {"RULE_MARKDOWN", "Interval", "paired_interval", "compare", "equivalent",
                                    "verdict_of", "judged", "not_judged_reason", "interval_text"}
+
+
+def test_a_claim_made_for_most_cases_holds_on_more_than_half_of_its_parts():
+    from phn.ledger import verdict_of
+    assert verdict_of(["greater", "greater", "less"], "greater", False, most=True) == "holds qualitatively"
+    assert verdict_of(["greater", "greater", "less"], "greater", False) == "inconclusive"
+    assert verdict_of(["greater", "inconclusive", "less", "less"], "greater", True, most=True) == "inconclusive"
+    assert verdict_of(["inconclusive", "less"], "greater", True, most=True) == "does not hold at this scale"
+
+
+def test_judge_pairs_by_seed_and_refuses_unconverged_strategies():
+    from phn.ledger import judge
+    import pandas as pd
+    rows = [{"strategy": s, "seed": seed, "forgetting": f} for s, seed, f in [
+        ("LR-2", 0, 20.0), ("LR-2", 1, 25.0), ("LR-2", 2, 30.0),  # listed out of seed order on purpose:
+        ("HN-2", 2, 2.0), ("HN-2", 0, 1.0), ("HN-2", 1, 1.5)]]
+    table = pd.DataFrame(rows)
+    found = judge("method-forgetting", [("LR-2", "HN-2", "forgetting", "greater")], table, "forgetting", "cfg", False)
+    # differences 19, 23.5, 28: mean 23.5, t(0.975, 2) = 4.303, sd = 4.5 -> half-width 11.18
+    assert found.verdict == "holds qualitatively" and "+23.5 [12.3, 34.7]" in found.ours
+    assert judge("method-forgetting", [("HN-2", "LR-2", "forgetting", "greater")], table, "f", "cfg", False).verdict == \
+        "does not hold at this scale"
+    refused = judge("method-forgetting", [("LR-2", "HN-2", "forgetting", "greater")], table, "f", "cfg", True, not_converged=["HN-2"])
+    assert refused.verdict == "inconclusive" and "HN-2 not converged" in refused.ours
+    missing = judge("method-forgetting", [("LR-2", "HN-4", "forgetting", "greater")], table, "f", "cfg", True)
+    assert missing.verdict == "inconclusive" and "no common seed" in missing.ours
+
+
+def test_two_ledgers_side_by_side_name_flips_and_changes():
+    import pandas as pd
+    from phn.ledger import verdict_changes
+
+    def table(verdicts):
+        return pd.DataFrame([{"where": w, "claim": c, "paper": "", "ours": f"{c} {v}", "verdict": v,
+                              "configuration": "", "notebook": "n"} for (w, c), v in verdicts.items()])
+
+    first = table({("T2", "a"): "holds qualitatively", ("T4", "b"): "inconclusive", ("F8", "c"): "holds",
+                   ("T5", "d"): "does not hold at this scale"})
+    second = table({("T2", "a"): "holds qualitatively", ("T4", "b"): "holds qualitatively",
+                    ("F8", "c"): "does not hold at this scale", ("T5", "d"): "inconclusive"})
+    changes = verdict_changes(first, second).set_index("claim")
+    assert changes.change.to_dict() == {"a": "same", "b": "changed", "c": "flip", "d": "changed"}
+    assert changes.loc["b", "second_ours"] == "b holds qualitatively"

@@ -98,16 +98,18 @@ def test_the_paper_profile_without_cifar_stops_with_the_data_error(no_smoke, tmp
         configure(FreezeConfig, "paper")
 
 
-def test_smoke_profile_is_the_old_smoke_size(monkeypatch):
-    """The smoke profile keeps the test suite's sizes: the same configs as ``smoke_sized`` of the
-    cpu profile gave."""
-    monkeypatch.setenv("PHN_SMOKE", "0")
-    cpu = {cls: configure(cls, "cpu") for cls in SECTIONS}
+def test_smoke_profile_is_tiny_for_the_test_suite(monkeypatch):
+    """Every chapter at profile smoke (what ``PHN_SMOKE=1`` selects): one seed, at most 20 training
+    images per class, one epoch; the cpu profile is larger in each."""
     monkeypatch.setenv("PHN_SMOKE", "1")
-    for cls, cfg in cpu.items():
-        smoke = configure(cls, "cpu")
-        old = dataclasses.replace(cfg.smoke_sized(), profile="smoke")
-        assert smoke == old, cls
+    for cls in SECTIONS:
+        cfg = configure(cls, "cpu")
+        assert cfg.profile == "smoke" and len(cfg.seeds) == 1 and cfg.epochs == 1, cls
+        assert cfg.max_per_class is not None and cfg.max_per_class <= 20, cls
+    monkeypatch.setenv("PHN_SMOKE", "0")
+    for cls in SECTIONS:
+        cfg = configure(cls, "cpu", require_data=False)
+        assert len(cfg.seeds) == 3 and cfg.epochs > 1 and cfg.max_per_class > 20, cls
 
 
 def test_every_section_notebook_takes_the_profile():

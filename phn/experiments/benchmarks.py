@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from phn.config import ConfigError, HyperConfig, RunConfig, from_dict, smoke_enabled
+from phn.config import ConfigError, HyperConfig, RunConfig, from_dict
 from phn.data.stream_registry import SPLIT_DEFAULTS, parse_stream_name
-from phn.ledger import Finding, compare, equivalent, not_judged_reason, paired_interval, verdict_of
+from phn.ledger import Finding, judge
 from phn.profiles import Profiled
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
@@ -161,14 +161,6 @@ class BenchmarkConfig(StreamSizes):
     def curve_labels(self) -> tuple[str, str]:
         """LR-k and HN-k at :attr:`curve_depth`."""
         return f"LR-{self.curve_depth}", f"HN-{self.curve_depth}"
-
-    def smoke_sized(self) -> BenchmarkConfig:
-        """Under the test suite (``PHN_SMOKE=1``): Naive, HN-4 and the Figure 8 pair, one seed, 20 images
-        per class, 1 epoch; otherwise unchanged."""
-        if not smoke_enabled():
-            return self
-        return dataclasses.replace(self, strategies=("Naive", "HN-4", *self.curve_labels), seeds=self.seeds[:1],
-                                   max_per_class=min(self.max_per_class or 20, 20), epochs=1, eval_every=2)
 
     def run_config(self, label: str, seed: int, replay_coef: float = 1.0) -> RunConfig:
         """One run: ``label`` a paper label, ``replay_coef`` LR's c."""
@@ -344,12 +336,6 @@ def stability(curves: dict[tuple[str, int], Results], experiences: int = 3, by_s
     return table.groupby("model", sort=False)[["learning_accuracy", "forgetting"]].mean().reset_index()
 
 
-def _paired(table: pd.DataFrame, key: str, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """``metric`` of rows ``key == a`` and ``key == b`` on the seeds both have, in seed order."""
-    wide = table[table[key].isin([a, b])].pivot_table(index="seed", columns=key, values=metric).dropna()
-    return wide[a].to_numpy(), wide[b].to_numpy()
-
-
 def _unjudged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> list[str]:
     return [label for label in labels if converged is not None and converged.get(label) is False]
 
@@ -391,26 +377,12 @@ def benchmark_findings(cfg: BenchmarkConfig, runs: pd.DataFrame, stable: pd.Data
 
     def finding(claim: str, specs: list[tuple[str, str, str, str]], text: str, table: pd.DataFrame = runs,
                 gate: Sequence[str] | None = None) -> None:
-        """specs: (a, b, metric, expected outcome) per part, seed-paired; "equivalent" parts use the
-        equivalence margin. ``gate``: the strategies whose convergence the claim rests on (default: the
-        parts' own labels)."""
+        """specs: (a, b, metric, expected outcome) per part, seed-paired (:func:`phn.ledger.judge`).
+        ``gate``: the strategies whose convergence the claim rests on (default: the parts' own labels)."""
         labels = gate if gate is not None else sorted({x for a, b, *_ in specs for x in (a, b)})
-        skipped = _unjudged(labels, converged)
         below = [] if chance is None else [x for x in labels if x in learned and learned[x] < chance + CLEAR_MARGIN]
-        parts, shown = [], []
-        for a, b, metric, expected in specs:
-            x, y = _paired(table, "strategy", a, b, metric)
-            if not len(x):
-                parts.append("inconclusive")
-                shown.append(f"{metric} {a} - {b}: no common seed")
-                continue
-            parts.append(equivalent(x, y, equivalence) if expected == "equivalent" else compare(x, y, margin))
-            shown.append(f"{metric.replace('_', ' ')} {a} - {b} {paired_interval(x, y)}")
-        verdict = "inconclusive" if skipped or below or not specs else verdict_of(parts, [s[3] for s in specs], paper)
-        ours = f"{text}: " + "; ".join(shown)
-        if skipped or below:
-            ours += f" ({not_judged_reason(skipped, below)})"
-        findings.append(Finding(claim, ours + ".", verdict, configuration))
+        findings.append(judge(claim, specs, table, text, configuration, paper, margin=margin, equivalence=equivalence,
+                              not_converged=_unjudged(labels, converged), below_chance=below))
 
     depths = [k for k in range(1, 5) if {f"HN-{k}", f"LR-{k}"} <= have]
     forgetting = [(f"LR-{k}", f"HN-{k}", "forgetting", "greater") for k in depths]

@@ -41,6 +41,7 @@ from tqdm import tqdm
 from phn import metrics
 from phn.config import ConfigError, RunConfig
 from phn.experiments.benchmarks import CLEAR_MARGIN, TABLE2_STRATEGIES, StreamSizes
+from phn.provenance import REPO_DIR
 from phn.results import Results, write_text
 from phn.sweep import run_configs
 
@@ -171,29 +172,149 @@ def load_study(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, objec
     return pd.read_csv(folder / "convergence.csv"), meta
 
 
+def load_studies(folders: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """Several recorded studies (:func:`load_study`) as one: their runs concatenated (a run recorded
+    twice, same strategy, seed and epochs, is taken from the later folder) and their metadata in order."""
+    parts, metas = [], []
+    for folder in folders:
+        study, meta = load_study(folder)
+        parts.append(study)
+        metas.append(meta)
+    study = pd.concat(parts, ignore_index=True).drop_duplicates(["strategy", "seed", "epochs"], keep="last")
+    return study.reset_index(drop=True), metas
+
+
+# the study's sizes that must equal a chapter's for its check to apply (test images only sample the
+# accuracy; they do not change training)
+CHECKED_SIZES = ("stream", "max_per_class", "batch_size", "lr")
+
+
 def profile_check(table: pd.DataFrame, study: pd.DataFrame, sizes: StreamSizes, chance: float,
-                  study_sizes: dict[str, object] | None = None) -> pd.DataFrame:
-    """For every strategy of the study: has it converged at ``sizes.epochs`` (every checked seed),
-    and does it learn at least :data:`CLEAR_MARGIN` points above ``chance``? Columns strategy,
-    learning_accuracy (mean over seeds at those epochs), gain (mean, to twice the epochs), converged,
-    above_chance, status: ``"converged"``, ``"not converged at this profile"``, ``"not clearly above
-    chance"`` or ``"not checked"`` (the study has no run pair at these epochs, or ``study_sizes``, the
-    study's config, differs from ``sizes`` in images per class, test images or batch size)."""
-    same = study_sizes is None or all(study_sizes.get(k) == getattr(sizes, k)
-                                      for k in ("stream", "max_per_class", "max_per_class_test", "batch_size", "lr"))
+                  study_sizes: dict[str, object] | Sequence[dict[str, object]] | None = None) -> pd.DataFrame:
+    """For every strategy of the study: has it converged at ``sizes.epochs`` = E (every checked seed),
+    and does it learn at least :data:`CLEAR_MARGIN` points above ``chance``?
+
+    Per seed the check is the rule's pair (E, 2E) where the study has the run with 2E epochs. Where it
+    has only the last doubling (E/2, E), that pair decides only one way: a run that gained at most the
+    tolerance from E/2 to E epochs is on its plateau at E (converged); one that gained more may or may
+    not have converged at E (undecided). Columns strategy, learning_accuracy (mean over the checked
+    seeds, at E epochs), gain (mean over those seeds, over the pair checked), seeds, pairs (e.g.
+    ``"8 → 16"``), converged (True: every checked seed converged; False: one did not; None:
+    undecided), above_chance, status: ``"converged"``, ``"not converged at this profile"``,
+    ``"undecided"`` (no seed against, one undecided), ``"not clearly above chance"`` or ``"not
+    checked"`` (the study has neither pair at E, or ``study_sizes``, the study's config or configs,
+    differ from ``sizes`` in any of :data:`CHECKED_SIZES`). Only ``"converged"`` is judged."""
+    metas = [study_sizes] if isinstance(study_sizes, dict) else list(study_sizes or [])
+    same = all(meta.get(k) == getattr(sizes, k) for meta in metas for k in CHECKED_SIZES)
+    epochs = sizes.epochs
     rows = []
+    columns = ["strategy", "learning_accuracy", "gain", "seeds", "pairs", "converged", "above_chance", "status"]
     for label in dict.fromkeys(study.strategy):
-        part = table[(table.strategy == label) & (table.epochs == sizes.epochs)] if same else table.iloc[:0]
-        if part.empty:
-            rows.append({"strategy": label, "learning_accuracy": np.nan, "gain": np.nan, "converged": None,
-                         "above_chance": None, "status": "not checked"})
+        checks = []  # (seed, accuracy at E, gain, converged: True / False / None undecided, pair)
+        mine = table[table.strategy == label] if same else table.iloc[:0]
+        for seed in dict.fromkeys(mine.seed):
+            runs = mine[mine.seed == seed].set_index("epochs")
+            if epochs in runs.index:
+                row = runs.loc[epochs]
+                checks.append((seed, row.learning_accuracy, row.gain, bool(row.converged), f"{epochs} → {2 * epochs}"))
+            elif epochs % 2 == 0 and epochs // 2 in runs.index:
+                row = runs.loc[epochs // 2]
+                checks.append((seed, row.learning_accuracy_2x, row.gain, True if row.converged else None,
+                               f"{epochs // 2} → {epochs}"))
+        if not checks:
+            rows.append({"strategy": label, "learning_accuracy": np.nan, "gain": np.nan, "seeds": "", "pairs": "",
+                         "converged": None, "above_chance": None, "status": "not checked"})
             continue
+        learning = float(np.mean([c[1] for c in checks]))
+        outcomes = [c[3] for c in checks]
+        ok = False if False in outcomes else (None if None in outcomes else True)
+        clear = learning >= chance + CLEAR_MARGIN
+        status = ("not converged at this profile" if ok is False else "undecided" if ok is None
+                  else "converged" if clear else "not clearly above chance")
+        rows.append({"strategy": label, "learning_accuracy": learning, "gain": float(np.mean([c[2] for c in checks])),
+                     "seeds": ", ".join(str(c[0]) for c in checks), "pairs": ", ".join(dict.fromkeys(c[4] for c in checks)),
+                     "converged": ok, "above_chance": clear, "status": status})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def half_length_check(long: pd.DataFrame, short: pd.DataFrame, by: Sequence[str], chance: float,
+                      tolerance: float = DEFAULT_TOLERANCE) -> pd.DataFrame:
+    """A chapter's own convergence check: its runs of E epochs (``long``, every seed) against the same
+    runs with E/2 epochs on one seed (``short``): the last doubling, as :func:`profile_check` falls
+    back on. A group of ``by`` (e.g. model and stream) has converged when every checked seed gained at
+    most ``tolerance`` points from E/2 to E (:func:`converged`), and learns clearly above chance
+    when its mean over ``long``'s seeds is at least ``chance`` + :data:`CLEAR_MARGIN`.
+
+    Args:
+        long, short: columns ``by``, ``seed`` and ``learning_accuracy`` (percent).
+        by: the columns naming one strategy's runs.
+        chance: chance accuracy (percent).
+
+    Returns:
+        One row per group of ``long``: ``by``, learning_accuracy (mean over ``long``'s seeds),
+        learning_accuracy_half (mean over the checked seeds), gain (mean, E/2 to E, checked seeds),
+        seeds (checked), converged (None: not checked), above_chance, status as :func:`profile_check`.
+    """
+    keys = [*by, "seed"]
+    joined = long.merge(short[[*keys, "learning_accuracy"]], on=keys, how="left", suffixes=("", "_half"))
+    rows = []
+    for group, part in joined.groupby(list(by), sort=False):
+        group = group if isinstance(group, tuple) else (group,)
+        checked = part.dropna(subset=["learning_accuracy_half"])
         learning = float(part.learning_accuracy.mean())
-        ok, clear = bool(part.converged.all()), learning >= chance + CLEAR_MARGIN
-        status = "converged" if ok and clear else ("not converged at this profile" if not ok else "not clearly above chance")
-        rows.append({"strategy": label, "learning_accuracy": learning, "gain": float(part.gain.mean()), "converged": ok,
-                     "above_chance": clear, "status": status})
-    return pd.DataFrame(rows, columns=["strategy", "learning_accuracy", "gain", "converged", "above_chance", "status"])
+        clear = learning >= chance + CLEAR_MARGIN
+        if checked.empty:
+            ok, status = None, "not checked"
+        else:
+            ok = all(converged(h, f, tolerance) for h, f in zip(checked.learning_accuracy_half,
+                                                                checked.learning_accuracy, strict=True))
+            status = "converged" if ok and clear else ("not converged at this profile" if not ok else
+                                                       "not clearly above chance")
+        rows.append({**dict(zip(by, group, strict=True)), "learning_accuracy": learning,
+                     "learning_accuracy_half": float(checked.learning_accuracy_half.mean()) if len(checked) else np.nan,
+                     "gain": float((checked.learning_accuracy - checked.learning_accuracy_half).mean())
+                     if len(checked) else np.nan,
+                     "seeds": ", ".join(str(s) for s in checked.seed), "converged": ok, "above_chance": clear,
+                     "status": status})
+    return pd.DataFrame(rows, columns=[*by, "learning_accuracy", "learning_accuracy_half", "gain", "seeds", "converged",
+                                       "above_chance", "status"])
+
+
+def half_length(epochs: int) -> int:
+    """The epochs of a chapter's convergence check: E/2 (E even; at least 1)."""
+    return max(epochs // 2, 1)
+
+
+# The recorded studies, in the order they were run (benchmarks/results/*/README.md gives each command)
+RECORDED_STUDIES = ("benchmarks/results/convergence", "benchmarks/results/convergence-seed101",
+                    "benchmarks/results/convergence-16", "benchmarks/results/convergence-seed101-16")
+
+
+@dataclass
+class RecordedCheck:
+    """A chapter's convergence check rendered from the recorded studies (:func:`recorded_check`).
+
+    Attributes:
+        table: :func:`profile_check`'s rows.
+        converged: strategy -> converged at the chapter's epochs on every checked seed (False: not
+            converged or undecided; its claims are not judged); strategies the study has no pair for
+            are absent (not checked). Learning clearly above
+            chance is checked by each chapter on its own runs.
+        commands: the command of every recorded study, in order.
+    """
+
+    table: pd.DataFrame
+    converged: dict[str, bool]
+    commands: list[str]
+
+
+def recorded_check(sizes: StreamSizes, chance: float, folders: Sequence[str] = RECORDED_STUDIES) -> RecordedCheck:
+    """:func:`profile_check` of ``sizes`` against the recorded studies (``folders`` relative to the
+    repository root), for a chapter's "have the strategies converged?" section."""
+    study, metas = load_studies([REPO_DIR / folder for folder in folders])
+    table = profile_check(convergence_table(study), study, sizes, chance, [m.get("config") or {} for m in metas])
+    converged = {row.strategy: row.converged is True for row in table.itertuples() if row.status != "not checked"}
+    return RecordedCheck(table, converged, [str(m.get("command", "(not finished)")) for m in metas])
 
 
 def _machine(argv: Sequence[str], seconds: float) -> dict[str, object]:
@@ -247,5 +368,5 @@ if __name__ == "__main__":
 
 __all__ = [
     "CLEAR_MARGIN", "DEFAULT_TOLERANCE", "TUNING_SEEDS", "ConvergenceConfig", "convergence_table", "converged",
-    "epochs_to_converge", "load_study", "profile_check", "run_convergence", "study_row",
+    "CHECKED_SIZES", "RECORDED_STUDIES", "half_length", "half_length_check", "RecordedCheck", "epochs_to_converge", "recorded_check", "load_studies", "load_study", "profile_check", "run_convergence", "study_row",
 ]

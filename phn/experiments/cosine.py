@@ -11,7 +11,8 @@ and depths it adds.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
+
 import os
 from dataclasses import dataclass
 from typing import ClassVar
@@ -20,9 +21,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from phn.config import ConfigError, smoke_enabled
+from phn.config import ConfigError
 from phn.experiments.benchmarks import BenchmarkConfig, StreamSizes
-from phn.ledger import Finding, verdict_from
+from phn.ledger import Finding, judge
 from phn.results import Results
 from phn.train import run_config, run_dir_for
 
@@ -55,12 +56,6 @@ class CosineConfig(StreamSizes):
         """The benchmark configuration whose HN-k runs these are (``strategies``: the HN-k of ``depths``)."""
         return super().benchmark(tuple(strategies) or tuple(f"HN-{k}" for k in self.depths))
 
-    def smoke_sized(self) -> CosineConfig:
-        """Under the test suite (``PHN_SMOKE=1``): the first depth, one seed, 20 images per class, 1 epoch."""
-        if not smoke_enabled():
-            return self
-        return dataclasses.replace(self, depths=self.depths[:1], seeds=self.seeds[:1],
-                                   max_per_class=min(self.max_per_class or 20, 20), epochs=1, eval_every=2)
 
 
 def run_cosine(cfg: CosineConfig, root: str | os.PathLike | None = None,
@@ -105,19 +100,24 @@ def figure12(steps: pd.DataFrame, model: str = "HN-4") -> pd.DataFrame:
 
 
 def cosine_findings(steps: pd.DataFrame, configuration: str, model: str = "HN-4",
-                    paper_setting: bool = False) -> list[Finding]:
-    """The ledger's finding for ``figure12-cosine``: per seed, the mean cosine over the first epoch of
-    experience 2 of ``model``. Negative on every seed: ``holds`` (``holds qualitatively`` outside the
-    paper's setting); non-negative on every seed: ``does not hold at this scale``; mixed:
-    ``inconclusive``. No finding when ``model`` did not run."""
+                    paper_setting: bool = False, converged: Mapping[str, bool] | None = None) -> list[Finding]:
+    """The ledger's finding for ``figure12-cosine``, by the ledger's rule: the per-seed mean cosine
+    over the first epoch of experience 2 of ``model``, and its 95 % interval over seeds, which must lie
+    below zero ("negative whatever the seed": :func:`phn.ledger.compare` against 0, expected
+    ``"less"``). ``converged``: strategy -> converged at this profile; ``model`` marked False is not
+    judged (inconclusive). No finding when ``model`` did not run."""
     first = figure12(steps, model)
     if first.empty:
         return []
     per_seed = negative_share(first, by=("seed",))
-    verdict = verdict_from(list(per_seed.mean_cos < 0), paper_setting)
-    text = "; ".join(f"seed {row.seed}: mean {row.mean_cos:+.3f}, {row.negative_share:.0f} % of {row.steps} steps "
-                     "negative" for row in per_seed.itertuples())
-    return [Finding("figure12-cosine", f"{model}, first epoch of experience 2: {text}.", verdict, configuration)]
+    table = pd.concat([per_seed.assign(run=model), per_seed.assign(run="0", mean_cos=0.0)])
+    text = (f"{model}, first epoch of experience 2, per seed: "
+            + ", ".join(f"seed {row.seed} mean {row.mean_cos:+.3f} ({row.negative_share:.0f} % of {row.steps} steps "
+                        "negative)" for row in per_seed.itertuples())
+            + "; mean cosine, 95 % interval over seeds")
+    not_converged = [model] if converged is not None and converged.get(model) is False else []
+    return [judge("figure12-cosine", [(model, "0", "mean_cos", "less")], table, text, configuration, paper_setting,
+                  key="run", margin=0.0, not_converged=not_converged, digits=3)]
 
 
 __all__ = ["CosineConfig", "cosine_findings", "cosine_steps", "figure12", "negative_share", "run_cosine"]

@@ -18,14 +18,16 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 from tqdm import tqdm
 
-from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
+from phn.config import ConfigError, RunConfig, from_dict
 from phn.data import DATASETS
-from phn.ledger import Finding, verdict_from
+from phn.experiments.convergence import half_length
+from phn.ledger import Finding, judge
 from phn.profiles import Profiled
 from phn.results import Results
 from phn.train import kept_checkpoint, run_config, run_dir_for
@@ -44,6 +46,9 @@ class FreezeConfig(Profiled):
         seeds: one run per seed (model init and the classes drawn for each experience).
         classes_per_experience: random classes per experience (paper: 5).
         max_per_class: first N training and test images per class (None: all).
+        max_per_class_test: test images per class, apart from ``max_per_class`` (None: as
+            ``max_per_class``; ``"all"``: the whole test set). scikit-learn's digits have about 180
+            images per class in all, so their test sets stay small whatever this says.
         epochs: epochs per experience.
         profile, overridden: the :mod:`phn.profiles` profile and the fields set apart from it.
         batch_size: training batch size (paper: 64). The offline default is 16: on a CPU an update
@@ -60,6 +65,7 @@ class FreezeConfig(Profiled):
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int = 5
     max_per_class: int | None = 50
+    max_per_class_test: int | Literal["all"] | None = None
     epochs: int = 2
     batch_size: int = 16
     profile: str = "cpu"
@@ -82,19 +88,24 @@ class FreezeConfig(Profiled):
             raise ConfigError("FreezeConfig: epochs, batch_size and classes_per_experience must be positive")
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ConfigError(f"FreezeConfig.max_per_class must be positive or None, got {self.max_per_class}")
+        test_cap = self.max_per_class_test
+        if test_cap not in (None, "all") and (isinstance(test_cap, bool) or not isinstance(test_cap, int) or test_cap < 1):
+            raise ConfigError(f"FreezeConfig.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
+
+    @property
+    def chance(self) -> float:
+        """Chance accuracy of one experience (percent): 100 / classes per experience."""
+        return 100 / self.classes_per_experience
+
+    def half_length(self) -> FreezeConfig:
+        """The chapter's convergence check: the first seed with half the epochs
+        (:func:`phn.experiments.convergence.half_length_check`)."""
+        return dataclasses.replace(self, seeds=self.seeds[:1], epochs=half_length(self.epochs))
 
     @property
     def datasets(self) -> tuple[str, ...]:
         """The datasets the pairs read."""
         return tuple(dict.fromkeys(name for pair in self.pairs for name in pair.split("->")))
-
-    def smoke_sized(self) -> FreezeConfig:
-        """Under the test suite (``PHN_SMOKE=1``): the first pair, depths 0 and 4, one seed, 20 images per
-        class, 1 epoch; otherwise unchanged."""
-        if not smoke_enabled():
-            return self
-        return dataclasses.replace(self, pairs=self.pairs[:1], depths=tuple(sorted({min(self.depths), max(self.depths)})),
-                                   seeds=self.seeds[:1], max_per_class=min(self.max_per_class or 20, 20), epochs=1)
 
     def run_config(self, pair: str, strategy: str, depth: int, seed: int) -> RunConfig:
         """The configuration of one run of the grid."""
@@ -103,7 +114,7 @@ class FreezeConfig(Profiled):
             strategy_cfg.update(replay_coef=0.0, buffer_size=0)
         return from_dict(RunConfig, {
             "stream": {"name": f"cross:{pair}", "seed": seed, "classes_per_experience": self.classes_per_experience,
-                       "max_per_class": self.max_per_class},
+                       "max_per_class": self.max_per_class, "max_per_class_test": self.max_per_class_test},
             "strategy": strategy_cfg, "model": {"freeze_depth": depth},
             "train": {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed},
         })
@@ -175,130 +186,72 @@ def freeze_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-@dataclass(frozen=True)
-class FreezeVerdict:
-    """One strategy's reading of Section 4.1's claims (:func:`freeze_verdicts`).
+def freeze_drops(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (pair, strategy, seed): the accuracy on experience 2 lost from the shallowest to the deepest
+    freeze depth of the grid (``drop``, points): the seed-paired numbers of Section 4.1's claims.
+    Column ``run`` is ``"<strategy> <pair>"``, the key :func:`phn.ledger.judge` pairs on."""
+    rows = []
+    for (pair, strategy, seed), group in runs.groupby(["pair", "strategy", "seed"], sort=False):
+        group = group.sort_values("depth")
+        rows.append({"pair": pair, "strategy": strategy, "seed": seed, "run": f"{strategy} {pair}",
+                     "drop": float(group.acc_second.iloc[0] - group.acc_second.iloc[-1]),
+                     "k_low": int(group.depth.iloc[0]), "k_high": int(group.depth.iloc[-1])})
+    return pd.DataFrame(rows, columns=["pair", "strategy", "seed", "run", "drop", "k_low", "k_high"])
 
-    Attributes:
-        strategy: ``"lr"`` or ``"hn"``.
-        learned: False when its accuracy on experience 2 averages less than 10 points above chance
-            (then the claims are not judged and the fields below are None / empty).
-        mean_accuracy: its accuracy on experience 2 averaged over the grid (percent).
-        k_low, k_high: the shallowest and deepest freeze depth of the grid.
-        similar_drop, different_drop: accuracy lost from ``k_low`` to ``k_high``, similar pair and mean
-            of the different pairs (points); None when the grid lacks one kind of pair.
-        different_drops: pair -> drop, for the different pairs.
-        claim1: similar_drop < different_drop (None when not judged).
-        claim2: (simpler pair, its drop, harder pair, its drop, holds) for each pair of datasets
-            run in both directions.
+
+def freeze_findings(runs: pd.DataFrame, configuration: str, paper_setting: bool = False,
+                    converged: Mapping[str, bool] | None = None, below_chance: Sequence[str] = (),
+                    margin: float = 1.0) -> list[Finding]:
+    """The ledger's findings for ``4.1-similar`` and ``4.1-simpler-second``, by the ledger's rule
+    (:func:`phn.ledger.judge`), every strategy's parts in one claim:
+
+    1. ``4.1-similar``: for each strategy and each different pair, freezing (k_low to k_high) costs more
+       accuracy on experience 2 than on the similar pair (``a->a``), seed-paired, beyond ``margin``;
+    2. ``4.1-simpler-second``: for each strategy and each pair of datasets run both ways, freezing
+       costs less when the second task is the simpler one, taken as the direction with the higher mean
+       accuracy at k_low.
+
+    Args:
+        runs: :func:`run_freeze`'s rows.
+        converged: strategy (``"lr"``/``"hn"``) -> converged at this profile (the chapter's check);
+            False leaves both claims not judged.
+        below_chance: strategies that did not learn experience 2 clearly above chance.
     """
-
-    strategy: str
-    learned: bool
-    mean_accuracy: float
-    k_low: int
-    k_high: int
-    similar_drop: float | None = None
-    different_drop: float | None = None
-    different_drops: tuple[tuple[str, float], ...] = ()
-    claim1: bool | None = None
-    claim2: tuple[tuple[str, float, float, str, float, bool], ...] = ()
-
-
-def freeze_verdicts(claims: pd.DataFrame, summary: pd.DataFrame | None = None,
-                    chance: float | None = None) -> list[FreezeVerdict]:
-    """Section 4.1's two claims decided per strategy from :func:`freeze_claims`:
-
-    1. freezing costs less accuracy on experience 2 when both experiences come from one dataset
-       (similar) than when they come from different datasets;
-    2. between the two directions of a pair of datasets, freezing hurts less when the second task is
-       the simpler one, taken here as the one that reaches the higher accuracy with nothing frozen
-       (the lowest depth of the grid).
-
-    With ``summary`` (:func:`freeze_summary`) and ``chance`` (100 / classes per experience, percent), a
-    strategy whose accuracy on experience 2 averages less than 10 points above chance is marked as not
-    having learned, and not judged.
-    """
-    verdicts = []
-    for strategy, group in claims.groupby("strategy", sort=False):
-        k_low, k_high = int(group.k_low.iloc[0]), int(group.k_high.iloc[0])
-        mean = (summary[summary.strategy == strategy]["mean"].mean() if summary is not None
-                else float(group[["acc_low", "acc_high"]].to_numpy().mean()))
-        if chance is not None and mean < chance + 10:
-            verdicts.append(FreezeVerdict(strategy, False, mean, k_low, k_high))
-            continue
-        similar, different = group[group.similar], group[~group.similar]
-        if similar.empty or different.empty:
-            verdicts.append(FreezeVerdict(strategy, True, mean, k_low, k_high))
-            continue
-        s_drop, d_drop = float(similar.accuracy_drop.mean()), float(different.accuracy_drop.mean())
-        by_pair = {row.pair: row for row in different.itertuples()}
-        claim2 = []
-        for pair, row in by_pair.items():
+    drops = freeze_drops(runs)
+    at_low = runs[runs.depth == runs.depth.min()].groupby(["pair", "strategy"]).acc_second.mean()
+    strategies = list(dict.fromkeys(drops.strategy))
+    skipped = [STRATEGY_LABELS.get(s, s) for s in strategies if converged is not None and converged.get(s) is False]
+    below = [STRATEGY_LABELS.get(s, s) for s in strategies if s in below_chance]
+    similar_specs, simpler_specs = [], []
+    for strategy in strategies:
+        pairs = list(dict.fromkeys(drops[drops.strategy == strategy].pair))
+        same = [p for p in pairs if p.split("->")[0] == p.split("->")[1]]
+        different = [p for p in pairs if p not in same]
+        similar_specs += [(f"{strategy} {d}", f"{strategy} {s}", "drop", "greater") for s in same for d in different]
+        for pair in different:
             first, _, second = pair.partition("->")
-            reverse = by_pair.get(f"{second}->{first}")
-            if reverse is None or first > second:
-                continue
-            simpler, harder = (row, reverse) if row.acc_low >= reverse.acc_low else (reverse, row)
-            claim2.append((simpler.pair, float(simpler.acc_low), float(simpler.accuracy_drop), harder.pair,
-                           float(harder.accuracy_drop), bool(simpler.accuracy_drop < harder.accuracy_drop)))
-        verdicts.append(FreezeVerdict(strategy, True, mean, k_low, k_high, s_drop, d_drop,
-                                      tuple((p, float(r.accuracy_drop)) for p, r in by_pair.items()),
-                                      s_drop < d_drop, tuple(claim2)))
-    return verdicts
-
-
-def freeze_conclusion(claims: pd.DataFrame, summary: pd.DataFrame | None = None, chance: float | None = None) -> str:
-    """:func:`freeze_verdicts` in words (Markdown), one item per strategy."""
-    lines = []
-    for v in freeze_verdicts(claims, summary, chance):
-        label = STRATEGY_LABELS.get(v.strategy, v.strategy)
-        if not v.learned:
-            lines.append(f"- **{label}** did not learn experience 2 at this size: {v.mean_accuracy:.1f} % on average over "
-                         f"the grid, where guessing gives {chance:.0f} %. Its numbers say nothing about the claims; "
-                         "it needs longer runs (more epochs or images).")
-            continue
-        if v.claim1 is None:
-            lines.append(f"- {label}: the grid needs a similar and a different pair to test claim 1.")
-            continue
-        pairs = ", ".join(f"{p} {d:.1f}" for p, d in v.different_drops)
-        lines.append(f"- **{label}**: freezing k = {v.k_high} instead of k = {v.k_low} costs {v.similar_drop:.1f} points "
-                     f"on the similar pair and {v.different_drop:.1f} on average on the different pairs ({pairs}): "
-                     f"claim 1 {'holds' if v.claim1 else 'does not hold'} here.")
-        for simpler, acc_low, s_drop, harder, h_drop, holds in v.claim2:
-            lines.append(f"  Second task simpler ({simpler}, {acc_low:.1f} % at k = {v.k_low}): drop "
-                         f"{s_drop:.1f} vs {h_drop:.1f} for {harder}: claim 2 {'holds' if holds else 'does not hold'} here.")
-    return "\n".join(lines)
-
-
-def freeze_findings(verdicts: list[FreezeVerdict], configuration: str) -> list[Finding]:
-    """The ledger's findings for claims ``4.1-similar`` and ``4.1-simpler-second`` (one per claim,
-    every strategy's numbers in it). Verdict: ``holds qualitatively`` when the claim holds for every
-    strategy that learned (the datasets are not the paper's), ``does not hold at this scale`` when it
-    holds for none, ``inconclusive`` when strategies disagree or none learned."""
+            reverse = f"{second}->{first}"
+            if reverse in different and first < second:
+                simpler, harder = ((pair, reverse) if at_low[pair, strategy] >= at_low[reverse, strategy]
+                                   else (reverse, pair))
+                simpler_specs.append((f"{strategy} {harder}", f"{strategy} {simpler}", "drop", "greater"))
+    k = f"k = {int(drops.k_low.min())} → {int(drops.k_high.max())}" if len(drops) else ""
     findings = []
-    for claim in ("4.1-similar", "4.1-simpler-second"):
-        parts, outcomes = [], []
-        for v in verdicts:
-            label = STRATEGY_LABELS.get(v.strategy, v.strategy)
-            if not v.learned:
-                parts.append(f"{label} did not learn experience 2 ({v.mean_accuracy:.1f} %)")
-            elif claim == "4.1-similar" and v.claim1 is not None:
-                outcomes.append(v.claim1)
-                parts.append(f"{label}: k = {v.k_low} → {v.k_high} costs {v.similar_drop:.1f} points on the similar "
-                             f"pair, {v.different_drop:.1f} on the different pairs")
-            elif claim == "4.1-simpler-second":
-                for simpler, _, s_drop, harder, h_drop, holds in v.claim2:
-                    outcomes.append(holds)
-                    parts.append(f"{label}: {simpler} (simpler second task) loses {s_drop:.1f} points, "
-                                 f"{harder} {h_drop:.1f}")
-        # the datasets are never the paper's pairs here: at best "holds qualitatively"
-        findings.append(Finding(claim, "; ".join(parts) + ".", verdict_from(outcomes, paper_setting=False),
-                                configuration))
+    if similar_specs:
+        findings.append(judge("4.1-similar", similar_specs, drops,
+                              f"accuracy on experience 2 lost from {k}, different pair minus similar pair (points; "
+                              f"lr: LR-k with c = 0, hn: HN-k), 95 % interval over seeds", configuration, paper_setting,
+                              key="run", margin=margin, not_converged=skipped, below_chance=below))
+    if simpler_specs:
+        findings.append(judge("4.1-simpler-second", simpler_specs, drops,
+                              f"accuracy on experience 2 lost from {k}, harder second task minus simpler second task "
+                              "(points; the simpler is the direction more accurate at the shallowest depth), 95 % "
+                              "interval over seeds", configuration, paper_setting, key="run", margin=margin,
+                              not_converged=skipped, below_chance=below))
     return findings
 
 
 __all__ = [
-    "STRATEGY_LABELS", "FreezeConfig", "FreezeVerdict", "freeze_claims", "freeze_conclusion", "freeze_findings",
-    "freeze_summary", "freeze_table", "freeze_verdicts", "run_freeze",
+    "STRATEGY_LABELS", "FreezeConfig", "freeze_claims", "freeze_drops", "freeze_findings", "freeze_summary",
+    "freeze_table", "run_freeze",
 ]

@@ -21,16 +21,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from phn.config import ConfigError, RunConfig, from_dict, smoke_enabled
-from phn.data import DATASETS
-from phn.ledger import Finding, verdict_from
+from phn.config import ConfigError, RunConfig, from_dict
+from phn.data import DATASETS, SPLIT_DEFAULTS
+from phn.experiments.convergence import half_length
+from phn.ledger import Finding, judge
 from phn.profiles import Profiled
 from phn.results import Results
 from phn.train import kept_checkpoint, load_strategy, run_config, run_dir_for
@@ -51,8 +53,12 @@ class NoiseConfig(Profiled):
         classes_per_experience: classes per experience (None: the stream's default, 2 for
             FashionMNIST, 5 for CIFAR-100 as in the paper).
         max_per_class: first N training and test images per class (None: all).
+        max_per_class_test: test images per class, apart from ``max_per_class`` (None: as
+            ``max_per_class``; ``"all"``: the whole test set).
         epochs: epochs per experience.
-        buffer_size: latent replay buffer (paper: 200).
+        buffer_size: latent replay buffer (paper: 200, 0.4 % of CIFAR-100's training images; the
+            offline profiles keep 2 % of the stream's, the share of the paper's benchmark buffers
+            that Section 4.2 does not state: an inference).
         eval_every: steps between evaluations of the seen experiences during training (Figure 7).
         batch_size: training batch size (paper: 64; offline default 16, for the reason given in
             :class:`phn.experiments.freeze.FreezeConfig`).
@@ -67,6 +73,7 @@ class NoiseConfig(Profiled):
     seeds: tuple[int, ...] = (0, 1)
     classes_per_experience: int | None = None
     max_per_class: int | None = 120
+    max_per_class_test: int | Literal["all"] | None = None
     epochs: int = 2
     buffer_size: int = 200
     eval_every: int = 10
@@ -93,6 +100,9 @@ class NoiseConfig(Profiled):
                 raise ConfigError(f"NoiseConfig.{name} must be positive or None, got {value}")
         if self.buffer_size < 0:
             raise ConfigError(f"NoiseConfig.buffer_size must be >= 0, got {self.buffer_size}")
+        test_cap = self.max_per_class_test
+        if test_cap not in (None, "all") and (isinstance(test_cap, bool) or not isinstance(test_cap, int) or test_cap < 1):
+            raise ConfigError(f"NoiseConfig.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -100,24 +110,27 @@ class NoiseConfig(Profiled):
         return (self.dataset,)
 
     @property
+    def chance(self) -> float:
+        """Chance accuracy of one experience (percent): 100 / classes per experience."""
+        return 100 / (self.classes_per_experience or SPLIT_DEFAULTS[self.dataset][1])
+
+    def half_length(self) -> NoiseConfig:
+        """The chapter's convergence check: the first seed with half the epochs
+        (:func:`phn.experiments.convergence.half_length_check`)."""
+        return dataclasses.replace(self, seeds=self.seeds[:1], epochs=half_length(self.epochs))
+
+    @property
     def all_depths(self) -> tuple[int, ...]:
         """``depths`` plus ``freeze_depth``, sorted."""
         return tuple(sorted({*self.depths, self.freeze_depth}))
-
-    def smoke_sized(self) -> NoiseConfig:
-        """Under the test suite (``PHN_SMOKE=1``): only ``freeze_depth``, one seed, 20 images per class,
-        1 epoch; otherwise unchanged."""
-        if not smoke_enabled():
-            return self
-        return dataclasses.replace(self, depths=(self.freeze_depth,), seeds=self.seeds[:1],
-                                   max_per_class=min(self.max_per_class or 20, 20), epochs=1, eval_every=2)
 
     def run_config(self, stream: str, strategy: str, depth: int, seed: int) -> RunConfig:
         """One run: ``stream`` is ``"normal"`` or ``"noisy"``, ``strategy`` ``"lr"`` (c = 1) or ``"hn"``."""
         strategy_cfg = {"name": strategy, "buffer_size": self.buffer_size, "replay_coef": 1.0}
         return from_dict(RunConfig, {
             "stream": {"name": f"noisy-{self.dataset}", "seed": seed, "corrupt": stream == "noisy",
-                       "classes_per_experience": self.classes_per_experience, "max_per_class": self.max_per_class},
+                       "classes_per_experience": self.classes_per_experience, "max_per_class": self.max_per_class,
+                       "max_per_class_test": self.max_per_class_test},
             "strategy": strategy_cfg, "model": {"freeze_depth": depth},
             "train": {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed,
                       "eval_every": self.eval_every},
@@ -263,109 +276,90 @@ def generated_filters(run_dir: str | os.PathLike, experiences: tuple[int, int] =
     return GeneratedFilters(layer, filters, cosine, float((a - b).norm() / a.norm()))
 
 
-@dataclass(frozen=True)
-class NoiseVerdict:
-    """Section 4.2's claim at one freeze depth (:func:`noise_verdicts`): experience 1's final accuracy
-    on the normal and the noisy stream under LR and HN, and whether LR loses more to the noise.
-
-    Attributes:
-        depth: freeze depth k.
-        lr, hn: rows of :func:`noisy_drop` for LR-k and HN-k.
-        difference: LR's drop minus HN's (points).
-        outcome: ``"LR drops more"``, ``"no difference"`` (within the tolerance) or ``"HN drops more"``.
-    """
-
-    depth: int
-    lr: pd.Series
-    hn: pd.Series
-    difference: float
-    outcome: str
+def noise_drops(results: dict[RunKey, Results]) -> pd.DataFrame:
+    """:func:`noisy_drop` per seed: one row per (strategy, model, depth, seed) with final_e1_normal,
+    final_e1_noisy and noise_drop (points): the seed-paired numbers the rule compares."""
+    rows = [{"strategy": strategy, "model": _label(strategy, depth), "depth": depth, "stream": stream, "seed": seed,
+             "final_e1": 100 * res.acc[-1, 0]} for (stream, strategy, depth, seed), res in results.items()]
+    wide = pd.DataFrame(rows).pivot_table(index=["strategy", "model", "depth", "seed"], columns="stream",
+                                          values="final_e1", sort=False)
+    wide = wide.reset_index().rename(columns={"normal": "final_e1_normal", "noisy": "final_e1_noisy"})
+    wide["noise_drop"] = wide["final_e1_normal"] - wide["final_e1_noisy"]
+    return wide
 
 
-def noise_verdicts(drop: pd.DataFrame, tolerance: float = 1.0) -> list[NoiseVerdict]:
-    """One :class:`NoiseVerdict` per freeze depth that has both LR and HN runs. LR "drops more" only by
-    more than ``tolerance`` points; smaller differences are reported as none."""
-    verdicts = []
-    for depth in sorted(set(drop.depth)):
-        rows = drop[drop.depth == depth].set_index("strategy")
-        if not {"lr", "hn"} <= set(rows.index):
-            continue
-        lr, hn = rows.loc["lr"], rows.loc["hn"]
-        difference = float(lr.noise_drop - hn.noise_drop)
-        outcome = ("LR drops more" if difference > tolerance else "no difference" if abs(difference) <= tolerance
-                   else "HN drops more")
-        verdicts.append(NoiseVerdict(int(depth), lr, hn, difference, outcome))
-    return verdicts
-
-
-def weak_learners(learning: pd.DataFrame, chance: float) -> list[str]:
-    """Models whose learning accuracy on experiences 2.. (:func:`learning_table`, averaged over both
-    streams) is within 10 points of ``chance``, as "HN-2 (51.0 %)"."""
-    later = [c for c in learning.columns if c.startswith("mean_e") and c != "mean_e1"]
-    means = learning.groupby("model", sort=False)[later].mean().mean(axis=1)
-    return [f"{model} ({value:.1f} %)" for model, value in means.items() if value < chance + 10]
-
-
-def noise_conclusion(drop: pd.DataFrame, learning: pd.DataFrame | None = None, chance: float | None = None,
-                     tolerance: float = 1.0) -> str:
-    """Section 4.2's claim, decided from :func:`noisy_drop` (Markdown): at each freeze depth, does the
-    noise lower experience 1's final accuracy more under latent replay (c = 1) than under the partial
-    hypernetwork (:func:`noise_verdicts`)? With ``learning`` (:func:`learning_table`) and ``chance``
-    (percent), models whose learning accuracy on experiences 2.. averages less than 10 points above
-    chance are named: for them "keeps experience 1" means little, as they hardly learned anything after it."""
-    verdicts = noise_verdicts(drop, tolerance)
-    held = sum(v.outcome == "LR drops more" for v in verdicts)
-    lines = [f"The paper's claim (LR's first experience suffers more from the noisy stream than HN's) holds at "
-             f"{held} of {len(verdicts)} freeze depths here."]
-    for v in verdicts:
-        outcome = f"no difference beyond {tolerance:g} point" if v.outcome == "no difference" else v.outcome
-        lines.append(f"- k = {v.depth}: the noise costs experience 1 {v.lr.noise_drop:.1f} points under {v.lr.model} "
-                     f"({v.lr.final_e1_normal:.1f} → {v.lr.final_e1_noisy:.1f} %) and {v.hn.noise_drop:.1f} under "
-                     f"{v.hn.model} ({v.hn.final_e1_normal:.1f} → {v.hn.final_e1_noisy:.1f} %): {outcome}.")
-    weak = weak_learners(learning, chance) if learning is not None and chance is not None else []
-    if weak:
-        lines.append(f"- Learning accuracy on experiences 2 and later, averaged over both streams, is within 10 "
-                     f"points of guessing ({chance:.0f} %) for {', '.join(weak)}: at this size they hardly learn "
-                     "the later experiences, which a longer run would change.")
-    return "\n".join(lines)
+def learning_by_run(results: dict[RunKey, Results]) -> pd.DataFrame:
+    """Mean learning accuracy over a run's experiences (percent), one row per (model, stream, seed):
+    what the chapter's convergence check compares (:func:`phn.experiments.convergence.half_length_check`)."""
+    return pd.DataFrame([{"model": _label(strategy, depth), "stream": stream, "seed": seed,
+                          "learning_accuracy": 100 * float(np.mean(np.diag(res.acc)))}
+                         for (stream, strategy, depth, seed), res in results.items()])
 
 
 FILTERS_DIFFERENT = 0.5  # relative difference at or above which two experiences' filters count as "mostly different"
 FILTERS_SAME = 0.1  # below which they count as the same filters
 
 
-def noise_findings(drop: pd.DataFrame, filters: GeneratedFilters | None, configuration: str,
-                   learning: pd.DataFrame | None = None, chance: float | None = None,
-                   tolerance: float = 1.0) -> list[Finding]:
-    """The ledger's findings for claims ``4.2-noise`` and ``4.2-filters``.
+def _not_judged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> list[str]:
+    return [label for label in labels if converged is not None and converged.get(label) is False]
 
-    ``4.2-noise``: ``holds qualitatively`` when LR drops more at every depth, ``does not hold at this
-    scale`` when at none, else ``inconclusive``. ``4.2-filters``: the relative difference of the
-    filters of experiences 2 and 3 at or above :data:`FILTERS_DIFFERENT` holds qualitatively (a
-    picture, not a number, in the paper), below :data:`FILTERS_SAME` does not hold, between is
-    inconclusive; no finding when no conv is generated."""
-    verdicts = noise_verdicts(drop, tolerance)
-    held = sum(v.outcome == "LR drops more" for v in verdicts)
-    parts = [f"k = {v.depth}: noise costs experience 1 {v.lr.noise_drop:.1f} points under {v.lr.model}, "
-             f"{v.hn.noise_drop:.1f} under {v.hn.model}" for v in verdicts]
-    weak = weak_learners(learning, chance) if learning is not None and chance is not None else []
-    ours = f"LR drops more (by over {tolerance:g} point) at {held} of {len(verdicts)} depths; " + "; ".join(parts) + "."
-    if weak:
-        ours += f" Hardly learn experiences 2..: {', '.join(weak)}."
-    outcomes = [v.outcome == "LR drops more" for v in verdicts]
-    findings = [Finding("4.2-noise", ours, verdict_from(outcomes, paper_setting=False), configuration)]
-    if filters is not None:
-        diff = filters.relative_difference
-        verdict = ("holds qualitatively" if diff >= FILTERS_DIFFERENT else "does not hold at this scale"
-                   if diff < FILTERS_SAME else "inconclusive")
-        findings.append(Finding("4.2-filters", f"{filters.layer}: experiences 2 and 3 differ by {100 * diff:.1f} % of "
-                                f"the filters' norm (mean cosine {filters.cosine:.3f}); 'mostly different' is taken "
-                                f"as ≥ {100 * FILTERS_DIFFERENT:.0f} %.", verdict, configuration))
+
+def noise_findings(results: dict[RunKey, Results], filters: Mapping[int, GeneratedFilters | None],
+                   configuration: str, paper_setting: bool = False, converged: Mapping[str, bool] | None = None,
+                   below_chance: Sequence[str] = (), margin: float = 1.0, filter_model: str = "HN-2") -> list[Finding]:
+    """The ledger's findings for claims ``4.2-noise`` and ``4.2-filters``, by the ledger's rule.
+
+    - ``4.2-noise``: at each freeze depth, the noise costs experience 1 more under LR-k (c = 1) than
+      under HN-k, seed-paired, beyond ``margin`` points (:func:`phn.ledger.judge`).
+    - ``4.2-filters``: on every seed the filters HN-k generates for experiences 2 and 3 differ by at
+      least :data:`FILTERS_DIFFERENT` of their norm (a picture, not a number, in the paper): holds
+      (qualitatively outside the paper's setting); below :data:`FILTERS_SAME` on every seed: does not
+      hold; else inconclusive. No finding when no conv is generated.
+
+    Args:
+        results: :func:`run_noise`'s.
+        filters: seed -> :func:`generated_filters` of the noisy HN run at the filter depth.
+        converged: model -> converged at this profile (the chapter's check); a model marked False
+            leaves the claims resting on it not judged.
+        below_chance: models that did not learn clearly above chance (not judged either).
+        margin: points a difference of drops must exceed.
+        filter_model: the model whose filters ``filters`` holds (HN at the filter depth).
+    """
+    drops = noise_drops(results)
+    depths = [d for d in sorted(set(drops.depth)) if {"lr", "hn"} <= set(drops[drops.depth == d].strategy)]
+    labels = [_label(s, d) for d in depths for s in ("lr", "hn")]
+    findings = []
+    if depths:
+        findings.append(judge(
+            "4.2-noise", [(_label("lr", d), _label("hn", d), "noise_drop", "greater") for d in depths], drops,
+            "experience 1's drop under noise (normal minus noisy final accuracy), LR-k minus HN-k (points; counts "
+            f"beyond {margin:g}), 95 % interval over seeds", configuration, paper_setting, key="model", margin=margin,
+            not_converged=_not_judged(labels, converged), below_chance=[x for x in below_chance if x in labels]))
+    shown = {seed: f for seed, f in filters.items() if f is not None}
+    if shown:
+        first = next(iter(shown.values()))
+        diffs = {seed: f.relative_difference for seed, f in shown.items()}
+        model = filter_model
+        skipped = _not_judged([model], converged) + [x for x in below_chance if x == model]
+        if skipped:
+            verdict = "inconclusive"
+        elif all(d >= FILTERS_DIFFERENT for d in diffs.values()):
+            verdict = "holds" if paper_setting else "holds qualitatively"
+        elif all(d < FILTERS_SAME for d in diffs.values()):
+            verdict = "does not hold at this scale"
+        else:
+            verdict = "inconclusive"
+        text = (f"{first.layer}: experiences 2 and 3 differ by " + ", ".join(
+            f"{100 * d:.1f} % (seed {seed})" for seed, d in diffs.items()) + " of the filters' norm; 'mostly "
+            f"different' is taken as ≥ {100 * FILTERS_DIFFERENT:.0f} % on every seed")
+        if skipped:
+            text += f" (not judged: {', '.join(skipped)} not converged or not clearly above chance)"
+        findings.append(Finding("4.2-filters", text + ".", verdict, configuration))
     return findings
 
 
 __all__ = [
-    "FILTERS_DIFFERENT", "FILTERS_SAME", "NoiseVerdict", "noise_findings", "noise_verdicts", "weak_learners",
-    "STRATEGIES", "STREAMS", "noise_conclusion", "GeneratedFilters", "NoiseConfig", "first_experience_curves", "generated_filters",
+    "FILTERS_DIFFERENT", "FILTERS_SAME", "learning_by_run", "noise_drops", "noise_findings",
+    "STRATEGIES", "STREAMS", "GeneratedFilters", "NoiseConfig", "first_experience_curves", "generated_filters",
     "learning_table", "noisy_drop", "run_directory", "run_noise",
 ]

@@ -60,20 +60,35 @@ def _runs(rows):
     return pd.DataFrame(rows, columns=columns)
 
 
+def _seeded(rows, noise=(0.0, 1.0, -1.0)):
+    """Each row on seeds 0, 1, 2 with ACA, learning accuracy and time offset by ``noise``."""
+    return _runs([(a, v, m, seed, aca + d, la + d, f, t + abs(d)) for a, v, m, _, aca, la, f, t in rows
+                  for seed, d in enumerate(noise)])
+
+
 def test_findings_and_tables():
-    runs = _runs([("lookahead", "look-ahead", "HN-2", 0, 80, 82, 2, 20), ("lookahead", "none", "HN-2", 0, 70, 75, 5, 10),
-                  ("lookahead", "look-ahead", "HN-4", 0, 75, 80, 5, 8), ("lookahead", "none", "HN-4", 0, 74, 79, 5, 6),
-                  ("lookahead", "look-ahead", "HN-3", 0, 75, 80, 5, 8), ("lookahead", "none", "HN-3", 0, 70, 79, 5, 6),
-                  ("order", "first", "HN-4", 0, 75, 80, 5, 8), ("order", "second", "HN-4", 0, 76, 80, 5, 30)])
+    runs = _seeded([("lookahead", "look-ahead", "HN-2", 0, 80, 82, 2, 20), ("lookahead", "none", "HN-2", 0, 70, 75, 5, 10),
+                    ("lookahead", "look-ahead", "HN-4", 0, 75, 80, 5, 8), ("lookahead", "none", "HN-4", 0, 74, 79, 5, 6),
+                    ("lookahead", "look-ahead", "HN-3", 0, 75, 80, 5, 8), ("lookahead", "none", "HN-3", 0, 70, 79, 5, 6),
+                    ("order", "first", "HN-4", 0, 75, 80, 5, 8), ("order", "second", "HN-4", 0, 76, 80, 5, 30)])
+    # the same offset on both variants: every seed-paired difference is exact (zero-width interval)
     found = {f.claim: f for f in ablation_findings(AblationConfig(), runs, lookup_table(), "cfg")}
     assert found["table3-lookup"].verdict == "holds"
-    assert found["table4-lookahead"].verdict == "holds qualitatively"  # 2 of 3 depths: "in most cases"
-    assert "at 2 of 3 depths" in found["table4-lookahead"].ours and "HN-2 80.0 vs 70.0 (2.00x the time)" in found[
-        "table4-lookahead"].ours
-    assert found["table5-second-order"].verdict == "holds qualitatively"
+    # HN-2 +10 and HN-3 +5 beyond the 1-point margin, HN-4 +1 not: 2 of 3 depths, "in most cases"
+    assert found["table4-lookahead"].verdict == "holds qualitatively"
+    assert "HN-2 look-ahead - HN-2 none +10.0 [10.0, 10.0]" in found["table4-lookahead"].ours
+    assert "HN-2 1.94x" in found["table4-lookahead"].ours  # mean times (20 + 2/3) / (10 + 2/3)
+    assert found["table5-second-order"].verdict == "holds qualitatively"  # +1 within 2 points; times under 60 s
     worse = runs.assign(aca=np.where(runs.variant == "look-ahead", 60, runs.aca))
     assert {f.claim: f for f in ablation_findings(AblationConfig(), worse, None, "cfg")}[
         "table4-lookahead"].verdict == "does not hold at this scale"
+    # a depth whose HN-k has not converged leaves the claim unjudged
+    refused = {f.claim: f for f in ablation_findings(AblationConfig(), runs, None, "cfg", converged={"HN-3": False})}
+    assert refused["table4-lookahead"].verdict == "inconclusive" and "HN-3 not converged" in refused["table4-lookahead"].ours
+    # one seed decides nothing
+    one = runs[runs.seed == 0]
+    assert {f.claim: f for f in ablation_findings(AblationConfig(), one, None, "cfg")}[
+        "table4-lookahead"].verdict == "inconclusive"
     table = ablation_table(runs, "lookahead")
     assert list(table.columns) == ["model", "variant", "aca", "learning_accuracy", "forgetting", "train_time_s", "seeds"]
 
@@ -108,9 +123,13 @@ def test_tiny_grid_trains_each_distinct_run_once(tmp_path):
 
 
 def test_second_order_times_are_compared_only_for_runs_long_enough():
-    short = _runs([("order", "first", "HN-4", 0, 75, 80, 5, 8), ("order", "second", "HN-4", 0, 76, 80, 5, 6)])
+    short = _seeded([("order", "first", "HN-4", 0, 75, 80, 5, 8), ("order", "second", "HN-4", 0, 76, 80, 5, 6)])
     (finding,) = [f for f in ablation_findings(AblationConfig(), short, None, "cfg") if f.claim == "table5-second-order"]
     assert finding.verdict == "holds qualitatively" and "times not" in finding.ours  # 6 s vs 8 s is noise
-    long = short.assign(train_time_s=[80.0, 70.0])  # second order faster on runs over a minute: not "cheaper"
+    long = short.assign(train_time_s=np.where(short.variant == "first", 80.0, 70.0) + short.seed)
+    # second order faster on runs over a minute: not "cheaper"
     (finding,) = [f for f in ablation_findings(AblationConfig(), long, None, "cfg") if f.claim == "table5-second-order"]
-    assert finding.verdict == "does not hold at this scale" and "times not" not in finding.ours
+    assert finding.verdict == "inconclusive" and "times not" not in finding.ours  # equivalent ACA, time against
+    far = long.assign(aca=np.where(long.variant == "second", 90.0, 75.0) + long.seed)
+    (finding,) = [f for f in ablation_findings(AblationConfig(), far, None, "cfg") if f.claim == "table5-second-order"]
+    assert finding.verdict == "does not hold at this scale"  # 15 points apart and faster: both parts against

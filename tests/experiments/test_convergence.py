@@ -89,3 +89,93 @@ def test_reusing_other_codes_results_is_in_process_only(tmp_path):
     cfg = ConvergenceConfig(strategies=("HN-4",), seeds=(100,), epochs_ladder=(1,)).run_config("HN-4", 100, 1)
     with pytest.raises(SweepError, match="only supported in process"):
         run_configs([cfg], tmp_path, sweep_dir=tmp_path / "sweep", reuse_other_code=True)
+
+
+def _sizes(epochs, **kw):
+    from phn.experiments.benchmarks import StreamSizes
+    return StreamSizes(epochs=epochs, max_per_class=500, batch_size=32, **kw)
+
+
+STUDY_SIZES = {"stream": "split-fashionmnist", "max_per_class": 500, "batch_size": 32, "lr": 1e-3,
+               "max_per_class_test": "all"}
+
+
+def test_profile_check_uses_the_doubled_run_or_else_the_last_doubling_per_seed():
+    from phn.experiments.convergence import profile_check
+    study = _study([("HN-2", 100, 4, 80.0), ("HN-2", 100, 8, 90.0), ("HN-2", 100, 16, 92.0),  # 8 -> 16: +2
+                    ("HN-2", 101, 4, 85.0), ("HN-2", 101, 8, 89.0),  # only 4 -> 8 (+4: undecided at 8)
+                    ("LR-2", 100, 4, 95.0), ("LR-2", 100, 8, 96.0),  # 4 -> 8: +1
+                    ("HN-3", 100, 1, 50.0), ("HN-3", 100, 2, 60.0)])  # no pair reaching 8 epochs
+    check = profile_check(convergence_table(study), study, _sizes(8), chance=50.0, study_sizes=STUDY_SIZES)
+    check = check.set_index("strategy")
+    hn = check.loc["HN-2"]
+    assert hn.pairs == "8 → 16, 4 → 8" and hn.seeds == "100, 101" and hn.converged is None
+    assert hn.status == "undecided"  # seed 101 may or may not have converged at 8 epochs
+    assert hn.learning_accuracy == pytest.approx((90.0 + 89.0) / 2) and hn.gain == pytest.approx((2.0 + 4.0) / 2)
+    assert check.loc["LR-2", "status"] == "converged" and check.loc["LR-2", "learning_accuracy"] == pytest.approx(96.0)
+    assert check.loc["HN-3", "status"] == "not checked"
+    # one seed alone converges at 8 epochs; at 16 epochs only the last doubling is known
+    one = study[~((study.strategy == "HN-2") & (study.seed == 101))]
+    alone = profile_check(convergence_table(one), one, _sizes(8), 50.0, STUDY_SIZES).set_index("strategy")
+    assert alone.loc["HN-2", "status"] == "converged"
+    longer = profile_check(convergence_table(one), one, _sizes(16), 50.0, STUDY_SIZES).set_index("strategy")
+    assert longer.loc["HN-2", "pairs"] == "8 → 16" and longer.loc["HN-2", "learning_accuracy"] == pytest.approx(92.0)
+    # a pair (E, 2E) decides both ways
+    against = _study([("HN-2", 100, 8, 80.0), ("HN-2", 100, 16, 90.0), ("HN-2", 101, 4, 85.0), ("HN-2", 101, 8, 86.0)])
+    rows = profile_check(convergence_table(against), against, _sizes(8), 50.0, STUDY_SIZES)
+    assert rows.status.item() == "not converged at this profile" and rows.converged.item() is False
+
+
+def test_profile_check_needs_the_studys_training_sizes_and_a_clear_margin_above_chance():
+    from phn.experiments.convergence import profile_check
+    study = _study([("HN-4", 100, 8, 69.0), ("HN-4", 100, 16, 70.0)])
+    table = convergence_table(study)
+    assert profile_check(table, study, _sizes(8), 50.0, STUDY_SIZES).status.item() == "not clearly above chance"
+    assert profile_check(table, study, _sizes(8), 45.0, STUDY_SIZES).status.item() == "converged"
+    # other test-set sizes still count (they sample the accuracy, they do not change training) ...
+    assert profile_check(table, study, _sizes(8, max_per_class_test=600), 45.0, STUDY_SIZES).status.item() == "converged"
+    # ... other training sizes do not, in any of the studies given
+    other = [STUDY_SIZES, {**STUDY_SIZES, "batch_size": 16}]
+    assert profile_check(table, study, _sizes(8), 45.0, other).status.item() == "not checked"
+
+
+def test_studies_load_as_one_with_the_later_folder_winning(tmp_path):
+    from phn.experiments.convergence import load_studies
+    for name, rows in (("a", [("HN-2", 100, 4, 80.0), ("HN-2", 100, 8, 90.0)]), ("b", [("HN-2", 100, 8, 91.0),
+                                                                                        ("HN-2", 100, 16, 92.0)])):
+        (tmp_path / name).mkdir()
+        _study(rows).to_csv(tmp_path / name / "convergence.csv", index=False)
+        (tmp_path / name / "convergence.json").write_text(f'{{"command": "{name}"}}')
+    study, metas = load_studies([tmp_path / "a", tmp_path / "b"])
+    assert [m["command"] for m in metas] == ["a", "b"] and len(study) == 3
+    assert study.set_index("epochs").loc[8, "learning_accuracy"] == 91.0
+
+
+def test_the_recorded_studies_check_the_cpu_profile():
+    """The committed studies were run at the cpu profile's training sizes: every strategy of the
+    benchmark chapter is checked there (none "not checked")."""
+    from phn.experiments.benchmarks import BenchmarkConfig
+    from phn.experiments.convergence import recorded_check
+    from phn.profiles import PROFILES
+
+    sizes = BenchmarkConfig(**PROFILES["cpu"].values("benchmarks"))
+    check = recorded_check(sizes, sizes.chance)
+    rows = check.table.set_index("strategy")
+    assert set(sizes.strategies) <= set(rows.index) and len(check.commands) == 4
+    assert (rows.loc[list(sizes.strategies), "status"] != "not checked").all()
+    assert set(check.converged) >= set(sizes.strategies)
+
+
+def test_a_chapters_own_check_compares_its_runs_with_half_length_runs_of_one_seed():
+    from phn.experiments.convergence import half_length, half_length_check
+    long = pd.DataFrame([{"model": m, "seed": seed, "learning_accuracy": la} for m, seed, la in [
+        ("HN-2", 0, 90.0), ("HN-2", 1, 92.0), ("LR-2", 0, 95.0), ("LR-2", 1, 97.0), ("HN-4", 0, 60.0), ("HN-4", 1, 62.0)]])
+    short = pd.DataFrame([{"model": m, "seed": 0, "learning_accuracy": la} for m, la in [
+        ("HN-2", 86.0), ("LR-2", 94.0), ("HN-4", 59.0)]])
+    check = half_length_check(long, short, ["model"], chance=50.0).set_index("model")
+    assert check.loc["HN-2", "status"] == "not converged at this profile" and check.loc["HN-2", "gain"] == 4.0
+    assert check.loc["LR-2", "status"] == "converged" and check.loc["LR-2", "learning_accuracy"] == 96.0
+    assert check.loc["HN-4", "status"] == "not clearly above chance" and check.loc["HN-4", "seeds"] == "0"
+    unchecked = half_length_check(long, short.iloc[:0], ["model"], chance=50.0)
+    assert set(unchecked.status) == {"not checked"}
+    assert half_length(8) == 4 and half_length(1) == 1

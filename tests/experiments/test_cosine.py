@@ -40,11 +40,17 @@ def test_steps_shares_and_findings():
     share = negative_share(steps).iloc[0]
     assert share.steps == 5 and share.negative_share == pytest.approx(80.0)
     (finding,) = cosine_findings(steps, "cfg")
-    assert finding.verdict == "holds qualitatively" and "seed 0: mean -0.133, 67 % of 3 steps negative" in finding.ours
-    assert cosine_findings(steps, "cfg", paper_setting=True)[0].verdict == "holds"
-    positive = {("HN-4", 0): _results([[nan], [0.5, 0.1]]), ("HN-4", 1): _results([[nan], [0.3]])}
+    # two seeds, means -0.133 and -0.3: t(0.975, 1) = 12.7 makes the interval cross zero
+    assert finding.verdict == "inconclusive" and "seed 0 mean -0.133 (67 % of 3 steps negative)" in finding.ours
+    # four seeds, means -0.133, -0.3, -0.25, -0.2: mean -0.221, sd 0.0717, t(0.975, 3) = 3.18: upper end -0.108
+    three = {**results, ("HN-4", 2): _results([[nan], [-0.3, -0.2]]), ("HN-4", 3): _results([[nan], [-0.2]])}
+    (finding,) = cosine_findings(cosine_steps(three), "cfg")
+    assert finding.verdict == "holds qualitatively" and "mean cos HN-4 - 0 -0.221 [-0.334, -0.108]" in finding.ours
+    assert cosine_findings(cosine_steps(three), "cfg", paper_setting=True)[0].verdict == "holds"
+    assert cosine_findings(cosine_steps(three), "cfg", converged={"HN-4": False})[0].verdict == "inconclusive"
+    positive = {("HN-4", s): _results([[nan], [0.5 - 0.1 * s, 0.1]]) for s in range(3)}
     assert cosine_findings(cosine_steps(positive), "cfg")[0].verdict == "does not hold at this scale"
-    mixed = {**positive, ("HN-4", 2): _results([[nan], [-0.3]])}
+    mixed = {**positive, ("HN-4", 3): _results([[nan], [-0.3]])}
     assert cosine_findings(cosine_steps(mixed), "cfg")[0].verdict == "inconclusive"
     assert cosine_findings(cosine_steps(mixed), "cfg", model="HN-2") == []
     assert figure12(steps).seed.tolist() == [0, 0, 0, 1, 1]
