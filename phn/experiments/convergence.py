@@ -174,9 +174,13 @@ def load_study(folder: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, objec
 
 def load_studies(folders: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
     """Several recorded studies (:func:`load_study`) as one: their runs concatenated (a run recorded
-    twice, same strategy, seed and epochs, is taken from the later folder) and their metadata in order."""
+    twice, same strategy, seed and epochs, is taken from the later folder) and their metadata in order
+    (a folder without ``convergence.csv`` contributes no runs and a command saying so)."""
     parts, metas = [], []
     for folder in folders:
+        if not (Path(folder) / "convergence.csv").is_file():  # named but not recorded: shown, not read
+            metas.append({"command": f"(not recorded yet: {Path(folder).name})"})
+            continue
         study, meta = load_study(folder)
         parts.append(study)
         metas.append(meta)
@@ -312,7 +316,7 @@ def recorded_check(sizes: StreamSizes, chance: float, folders: Sequence[str] = R
     """:func:`profile_check` of ``sizes`` against the recorded studies (``folders`` relative to the
     repository root), for a chapter's "have the strategies converged?" section."""
     study, metas = load_studies([REPO_DIR / folder for folder in folders])
-    table = profile_check(convergence_table(study), study, sizes, chance, [m.get("config") or {} for m in metas])
+    table = profile_check(convergence_table(study), study, sizes, chance, [m["config"] for m in metas if m.get("config")])
     converged = {row.strategy: row.converged is True for row in table.itertuples() if row.status != "not checked"}
     return RecordedCheck(table, converged, [str(m.get("command", "(not finished)")) for m in metas])
 

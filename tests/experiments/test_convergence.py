@@ -179,3 +179,11 @@ def test_a_chapters_own_check_compares_its_runs_with_half_length_runs_of_one_see
     unchecked = half_length_check(long, short.iloc[:0], ["model"], chance=50.0)
     assert set(unchecked.status) == {"not checked"}
     assert half_length(8) == 4 and half_length(1) == 1
+
+
+def test_a_study_not_recorded_yet_adds_no_runs_and_says_so(tmp_path):
+    from phn.experiments.convergence import load_studies
+    (tmp_path / "a").mkdir()
+    _study([("HN-2", 100, 4, 80.0)]).to_csv(tmp_path / "a" / "convergence.csv", index=False)
+    study, metas = load_studies([tmp_path / "a", tmp_path / "later"])
+    assert len(study) == 1 and metas[1]["command"] == "(not recorded yet: later)"
