@@ -68,8 +68,9 @@ class AblationConfig(StreamSizes):
         norm_eval_batch_size: test batch size of its batch-statistics runs. Class-sorted batches hold
             a single class only when a batch is smaller than one class's test images: the authors
             evaluated 256 at a time, against 1,000 test images per class on the fidelity check's
-            stream; 64 keeps that regime with this stream's 120 (at 256, every batch of a 240-image
-            experience holds both classes and the order changes nothing).
+            stream; 64 keeps that regime on the offline streams (600 test images per class at profile
+            ``cpu``; at 256 and 120 per class, every batch of a 240-image experience would hold both
+            classes and the order would change nothing).
         selection: run Appendix F's selection too (learning rates x embedding sizes for HN-k).
         selection_lrs, selection_embeddings, selection_depth: its grid.
     """

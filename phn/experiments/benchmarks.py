@@ -71,8 +71,8 @@ class StreamSizes(Profiled):
         max_per_class_test: test images per class, apart from ``max_per_class`` (None: as
             ``max_per_class``; ``"all"``: the whole test set).
         epochs: epochs per experience (paper: 100).
-        batch_size: training batch size (paper: 64; offline default 16, see
-            :class:`phn.experiments.freeze.FreezeConfig`).
+        batch_size: training batch size (paper: 64; profile ``cpu``: 32, the sizing study's, see
+            :mod:`phn.experiments.convergence`).
         buffer_size: latent replay buffer (paper: 200 for CIFAR-100, 400 for TinyImageNet: 2 latents
             per class at the end of the stream). The offline default, 20, keeps the paper's 2 per
             class on a 10-class dataset; 200 would hold 17 % of this stream's training images where

@@ -51,10 +51,9 @@ class FreezeConfig(Profiled):
             images per class in all, so their test sets stay small whatever this says.
         epochs: epochs per experience.
         profile, overridden: the :mod:`phn.profiles` profile and the fields set apart from it.
-        batch_size: training batch size (paper: 64). The offline default is 16: on a CPU an update
-            costs about the same per image at any batch size, and four times as many Adam steps in
-            the same time let the hypernetwork, which moves slowly at the authors' initialisation,
-            learn something in a short run.
+        batch_size: training batch size (paper: 64; profile ``cpu``: 32, the sizing study's: on a
+            CPU an update costs about the same per image at any batch size, and what the
+            hypernetwork needs to converge is Adam updates per experience).
     """
 
     section: ClassVar[str] = "freeze"

@@ -60,7 +60,7 @@ class NoiseConfig(Profiled):
             offline profiles keep 2 % of the stream's, the share of the paper's benchmark buffers
             that Section 4.2 does not state: an inference).
         eval_every: steps between evaluations of the seen experiences during training (Figure 7).
-        batch_size: training batch size (paper: 64; offline default 16, for the reason given in
+        batch_size: training batch size (paper: 64; profile ``cpu``: 32, for the reason given in
             :class:`phn.experiments.freeze.FreezeConfig`).
         profile, overridden: the :mod:`phn.profiles` profile and the fields set apart from it.
     """
