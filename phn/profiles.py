@@ -76,7 +76,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", "the test suite: a few images, one epoch, one seed (checks that every cell runs, measures nothing)",
         shared={"stream": "split-fashionmnist", "seeds": (0,), "max_per_class": 20, "max_per_class_test": None,
-                "epochs": 1, "batch_size": 16, "buffer_size": 20, "curve_depth": 3, "eval_every": 2},
+                "epochs": 1, "batch_size": 16, "buffer_size": 20, "curve_depth": 3, "eval_every": 2, "lr": 1e-3},
         sections={
             "benchmarks": {"strategies": ("Naive", "HN-4", "LR-3", "HN-3")},
             "ablations": {"lookup_dims": (4, 8), "lookahead_depths": (3,), "order_depths": (4,), "betas": (0.0, 0.05),
@@ -98,7 +98,7 @@ PROFILES: dict[str, Profile] = {
         # Grid points beyond the budget are opt-in parameters, in the book issue's order: the ablations
         # beyond Tables 4 and 5, Table 2's depth 1, freeze depths, noise depths.
         shared={"stream": "split-fashionmnist", "seeds": (0, 1, 2), "max_per_class": 500, "max_per_class_test": 600,
-                "epochs": 8, "batch_size": 32, "buffer_size": 20, "curve_depth": 3, "eval_every": 50},
+                "epochs": 8, "batch_size": 32, "buffer_size": 20, "curve_depth": 3, "eval_every": 50, "lr": 1e-3},
         sections={
             "benchmarks": {"strategies": ("Naive", "EWC", "LR-2", "LR-3", "LR-4", "HN-2", "HN-3", "HN-4", "HN-F")},
             "ablations": {"lookahead_depths": (0, 2, 3, 4), "order_depths": (4,), "lookup_dims": (), "betas": (),
@@ -115,7 +115,7 @@ PROFILES: dict[str, Profile] = {
         "gpu", "a GPU machine: FashionMNIST at full size, 20 epochs per experience, 5 seeds (not yet run)",
         shared={"stream": "split-fashionmnist", "seeds": (0, 1, 2, 3, 4), "max_per_class": None,
                 "max_per_class_test": ALL, "epochs": 20, "batch_size": 64, "buffer_size": 1200, "curve_depth": 3,
-                "eval_every": 200},
+                "eval_every": 200, "lr": 1e-3},
         sections={
             "freeze": {"seeds": (0, 1, 2, 3, 4), "max_per_class": None, "epochs": 20, "batch_size": 64},
             "noise": {"seeds": (0, 1, 2, 3, 4), "max_per_class": None, "epochs": 20, "eval_every": 200,
