@@ -30,7 +30,7 @@ import datetime
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -460,6 +460,12 @@ def judged(converged: bool, above_chance: bool) -> bool:
     return bool(converged) and bool(above_chance)
 
 
+def unconverged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> list[str]:
+    """The ``labels`` that ``converged`` (strategy -> converged at this profile; None: not checked)
+    marks False: the strategies whose claims are not judged."""
+    return [label for label in labels if converged is not None and converged.get(label) is False]
+
+
 def not_judged_reason(labels_not_converged: Sequence[str], labels_below_chance: Sequence[str] = ()) -> str:
     """Why a claim is not judged, e.g. ``"not judged: HN-3 not converged at this profile"``.
 
@@ -592,5 +598,5 @@ __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
     "load_findings", "record", "verdict_counts",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
-    "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "verdict_changes", "verdict_of",
+    "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "unconverged", "verdict_changes", "verdict_of",
 ]

@@ -30,7 +30,7 @@ from phn.config import ConfigError, HyperConfig, RunConfig
 from phn.experiments.benchmarks import StreamSizes
 from phn.experiments.compare import with_overrides
 from phn.experiments.fidelity import MODES
-from phn.ledger import Finding, judge
+from phn.ledger import Finding, judge, unconverged
 from phn.reference import PAPER_TABLE3
 from phn.results import Results
 from phn.train import run_config, run_dir_for
@@ -233,9 +233,6 @@ def ablation_findings(cfg: AblationConfig, runs: pd.DataFrame, lookup: pd.DataFr
         part = runs[runs.ablation == ablation]
         return [m for m in dict.fromkeys(part.model) if set(variants) <= set(part[part.model == m].variant)]
 
-    def unjudged(labels: list[str]) -> list[str]:
-        return [m for m in labels if converged is not None and converged.get(m) is False]
-
     lookahead = models("lookahead", ("look-ahead", "none"))
     if lookahead:
         table = keyed[keyed.ablation == "lookahead"]
@@ -245,7 +242,7 @@ def ablation_findings(cfg: AblationConfig, runs: pd.DataFrame, lookup: pd.DataFr
             "table4-lookahead", [(f"{m} look-ahead", f"{m} none", "aca", "greater") for m in lookahead], table,
             f"ACA difference look-ahead minus none (points; ahead counts beyond {margin:g}), 95 % interval over "
             f"seeds (time with look-ahead: {ratio} that without)", configuration, paper, key="run", margin=margin,
-            not_converged=unjudged(lookahead), most=True))
+            not_converged=unconverged(lookahead, converged), most=True))
     order = models("order", ("first", "second"))
     if order:
         table = keyed[keyed.ablation == "order"]
@@ -259,7 +256,7 @@ def ablation_findings(cfg: AblationConfig, runs: pd.DataFrame, lookup: pd.DataFr
         if untimed:
             text += f" ({', '.join(untimed)}: runs under {MIN_TIMED_S:.0f} s, accuracy compared, times not)"
         findings.append(judge("table5-second-order", specs, table, text, configuration, paper, key="run",
-                              margin=0.0, equivalence=equivalence, not_converged=unjudged(order)))
+                              margin=0.0, equivalence=equivalence, not_converged=unconverged(order, converged)))
     return findings
 
 

@@ -27,7 +27,7 @@ import torch
 
 from phn.config import ConfigError, HyperConfig, RunConfig, from_dict
 from phn.data.stream_registry import SPLIT_DEFAULTS, parse_stream_name
-from phn.ledger import Finding, judge
+from phn.ledger import Finding, judge, unconverged
 from phn.profiles import Profiled
 from phn.reference import PAPER_TABLE6_HN, PAPER_TABLE6_LR_MB, paper_table2
 from phn.results import Results
@@ -336,10 +336,6 @@ def stability(curves: dict[tuple[str, int], Results], experiences: int = 3, by_s
     return table.groupby("model", sort=False)[["learning_accuracy", "forgetting"]].mean().reset_index()
 
 
-def _unjudged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> list[str]:
-    return [label for label in labels if converged is not None and converged.get(label) is False]
-
-
 CLEAR_MARGIN = 20.0  # points above chance a strategy must learn (mean per run) to be judged
 
 
@@ -382,7 +378,7 @@ def benchmark_findings(cfg: BenchmarkConfig, runs: pd.DataFrame, stable: pd.Data
         labels = gate if gate is not None else sorted({x for a, b, *_ in specs for x in (a, b)})
         below = [] if chance is None else [x for x in labels if x in learned and learned[x] < chance + CLEAR_MARGIN]
         findings.append(judge(claim, specs, table, text, configuration, paper, margin=margin, equivalence=equivalence,
-                              not_converged=_unjudged(labels, converged), below_chance=below))
+                              not_converged=unconverged(labels, converged), below_chance=below))
 
     depths = [k for k in range(1, 5) if {f"HN-{k}", f"LR-{k}"} <= have]
     forgetting = [(f"LR-{k}", f"HN-{k}", "forgetting", "greater") for k in depths]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from phn.config import ConfigError
 from phn.experiments.benchmarks import BenchmarkConfig, StreamSizes
-from phn.ledger import Finding, judge
+from phn.ledger import Finding, judge, unconverged
 from phn.results import Results
 from phn.train import run_config, run_dir_for
 
@@ -115,9 +115,8 @@ def cosine_findings(steps: pd.DataFrame, configuration: str, model: str = "HN-4"
             + ", ".join(f"seed {row.seed} mean {row.mean_cos:+.3f} ({row.negative_share:.0f} % of {row.steps} steps "
                         "negative)" for row in per_seed.itertuples())
             + "; mean cosine, 95 % interval over seeds")
-    not_converged = [model] if converged is not None and converged.get(model) is False else []
     return [judge("figure12-cosine", [(model, "0", "mean_cos", "less")], table, text, configuration, paper_setting,
-                  key="run", margin=0.0, not_converged=not_converged, digits=3)]
+                  key="run", margin=0.0, not_converged=unconverged([model], converged), digits=3)]
 
 
 __all__ = ["CosineConfig", "cosine_findings", "cosine_steps", "figure12", "negative_share", "run_cosine"]

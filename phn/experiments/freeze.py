@@ -27,7 +27,7 @@ from tqdm import tqdm
 from phn.config import ConfigError, RunConfig, from_dict
 from phn.data import DATASETS
 from phn.experiments.convergence import half_length
-from phn.ledger import Finding, judge
+from phn.ledger import Finding, judge, unconverged
 from phn.profiles import Profiled
 from phn.results import Results
 from phn.train import kept_checkpoint, run_config, run_dir_for
@@ -219,7 +219,7 @@ def freeze_findings(runs: pd.DataFrame, configuration: str, paper_setting: bool 
     drops = freeze_drops(runs)
     at_low = runs[runs.depth == runs.depth.min()].groupby(["pair", "strategy"]).acc_second.mean()
     strategies = list(dict.fromkeys(drops.strategy))
-    skipped = [STRATEGY_LABELS.get(s, s) for s in strategies if converged is not None and converged.get(s) is False]
+    skipped = [STRATEGY_LABELS.get(s, s) for s in unconverged(strategies, converged)]
     below = [STRATEGY_LABELS.get(s, s) for s in strategies if s in below_chance]
     similar_specs, simpler_specs = [], []
     for strategy in strategies:

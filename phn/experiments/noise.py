@@ -32,7 +32,7 @@ from tqdm import tqdm
 from phn.config import ConfigError, RunConfig, from_dict
 from phn.data import DATASETS, SPLIT_DEFAULTS
 from phn.experiments.convergence import half_length
-from phn.ledger import Finding, judge
+from phn.ledger import Finding, judge, unconverged
 from phn.profiles import Profiled
 from phn.results import Results
 from phn.train import kept_checkpoint, load_strategy, run_config, run_dir_for
@@ -300,10 +300,6 @@ FILTERS_DIFFERENT = 0.5  # relative difference at or above which two experiences
 FILTERS_SAME = 0.1  # below which they count as the same filters
 
 
-def _not_judged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> list[str]:
-    return [label for label in labels if converged is not None and converged.get(label) is False]
-
-
 def noise_findings(results: dict[RunKey, Results], filters: Mapping[int, GeneratedFilters | None],
                    configuration: str, paper_setting: bool = False, converged: Mapping[str, bool] | None = None,
                    below_chance: Sequence[str] = (), margin: float = 1.0, filter_model: str = "HN-2") -> list[Finding]:
@@ -334,13 +330,13 @@ def noise_findings(results: dict[RunKey, Results], filters: Mapping[int, Generat
             "4.2-noise", [(_label("lr", d), _label("hn", d), "noise_drop", "greater") for d in depths], drops,
             "experience 1's drop under noise (normal minus noisy final accuracy), LR-k minus HN-k (points; counts "
             f"beyond {margin:g}), 95 % interval over seeds", configuration, paper_setting, key="model", margin=margin,
-            not_converged=_not_judged(labels, converged), below_chance=[x for x in below_chance if x in labels]))
+            not_converged=unconverged(labels, converged), below_chance=[x for x in below_chance if x in labels]))
     shown = {seed: f for seed, f in filters.items() if f is not None}
     if shown:
         first = next(iter(shown.values()))
         diffs = {seed: f.relative_difference for seed, f in shown.items()}
         model = filter_model
-        skipped = _not_judged([model], converged) + [x for x in below_chance if x == model]
+        skipped = unconverged([model], converged) + [x for x in below_chance if x == model]
         if skipped:
             verdict = "inconclusive"
         elif all(d >= FILTERS_DIFFERENT for d in diffs.values()):
