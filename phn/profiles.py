@@ -155,6 +155,14 @@ class Profiled:
             raise ConfigError(f"{type(self).__name__}.profile: unknown profile {self.profile!r}; valid profiles: "
                               f"{', '.join(PROFILE_NAMES)}")
 
+    def check_test_size(self) -> None:
+        """Raise :class:`ConfigError` (one line) unless ``max_per_class_test`` is a positive integer,
+        ``"all"`` (the whole test set) or None (as ``max_per_class``)."""
+        cap = getattr(self, "max_per_class_test", None)
+        if cap not in (None, ALL) and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ConfigError(f"{type(self).__name__}.max_per_class_test must be a positive integer, 'all' or None, "
+                              f"got {cap!r}")
+
     @property
     def paper_setting(self) -> bool:
         """Profile ``paper`` with nothing overridden that the paper fixes (:func:`is_paper_setting`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,17 @@ def test_every_section_notebook_takes_the_profile():
 def test_profile_table_lists_every_profile():
     table = profiles.profile_table()
     assert list(table.profile) == list(PROFILE_NAMES) and "epochs" in table.columns
+
+
+@pytest.mark.parametrize("cls", [BenchmarkConfig, FreezeConfig, NoiseConfig])
+@pytest.mark.parametrize("bad", [0, -5, True, "some", 2.5])
+def test_a_bad_test_set_size_is_one_line_naming_the_config(cls, bad):
+    with pytest.raises(ConfigError, match=rf"^{cls.__name__}\.max_per_class_test must be a positive integer, 'all' or "
+                                          rf"None, got {re.escape(repr(bad))}$"):
+        cls(max_per_class_test=bad)
+
+
+@pytest.mark.parametrize("cls", [BenchmarkConfig, FreezeConfig, NoiseConfig])
+@pytest.mark.parametrize("good", [None, "all", 600])
+def test_a_test_set_size_may_be_a_count_all_or_none(cls, good):
+    assert cls(max_per_class_test=good).max_per_class_test == good

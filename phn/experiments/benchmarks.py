@@ -118,9 +118,7 @@ class StreamSizes(Profiled):
                 raise ConfigError(f"{name}.{field} must be positive or None, got {value}")
         if self.buffer_size < 0:
             raise ConfigError(f"{name}.buffer_size must be >= 0, got {self.buffer_size}")
-        test_cap = self.max_per_class_test
-        if test_cap not in (None, "all") and (isinstance(test_cap, bool) or not isinstance(test_cap, int) or test_cap < 1):
-            raise ConfigError(f"{name}.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
+        self.check_test_size()
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"{name}.lr must be a finite positive number, got {self.lr}")
         self.check_profile()

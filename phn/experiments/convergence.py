@@ -284,6 +284,51 @@ def half_length_check(long: pd.DataFrame, short: pd.DataFrame, by: Sequence[str]
                                        "above_chance", "status"])
 
 
+@dataclass
+class ChapterGate:
+    """A chapter's convergence gate from its own runs (:func:`chapter_gate`).
+
+    Attributes:
+        check: :func:`half_length_check`'s rows.
+        converged: key -> converged in every checked group (None: nothing checked, e.g. one epoch).
+        below_chance: the keys with a group of ``clear_by`` whose mean learning accuracy over the
+            chapter's seeds is below chance + :data:`CLEAR_MARGIN`; their claims are not judged.
+    """
+
+    check: pd.DataFrame
+    converged: dict[str, bool] | None
+    below_chance: list[str]
+
+
+def chapter_gate(long: pd.DataFrame, short: pd.DataFrame | None, by: Sequence[str], key: str, chance: float,
+                 clear_by: Sequence[str] | None = None, tolerance: float = DEFAULT_TOLERANCE) -> ChapterGate:
+    """The freeze and noise chapters' gate: :func:`half_length_check` of ``long`` (E epochs, every seed)
+    against ``short`` (E/2 epochs, one seed; None when E is 1 and nothing shorter exists), reduced to
+    what :func:`phn.ledger.judge` takes per ``key`` (the column naming a strategy, e.g. ``"model"``).
+
+    Args:
+        long, short: columns ``by``, ``seed`` and ``learning_accuracy`` (percent).
+        by: the columns naming one group of runs (``key`` among them).
+        clear_by: the groups whose mean must be clearly above chance (default ``by``; the freeze chapter
+            passes ``[key]``: a strategy's mean over its whole grid, since freezing deep is allowed to
+            fail on one pair; that failure is the chapter's claim).
+
+    Example:
+        >>> long = pd.DataFrame({"model": ["A", "B"], "seed": [0, 0], "learning_accuracy": [90.0, 60.0]})
+        >>> short = long.assign(learning_accuracy=[89.0, 50.0])
+        >>> g = chapter_gate(long, short, ["model"], "model", chance=50.0)
+        >>> g.converged, g.below_chance
+        ({'A': True, 'B': False}, ['B'])
+    """
+    check = half_length_check(long, long.iloc[:0] if short is None else short, by, chance, tolerance)
+    checked = check.dropna(subset=["converged"])
+    converged = ({str(k): bool(g.converged.all()) for k, g in checked.groupby(key, sort=False)}
+                 if len(checked) else None)
+    means = long.groupby(list(clear_by or by), sort=False).learning_accuracy.mean().reset_index()
+    below = sorted({str(k) for k in means.loc[means.learning_accuracy < chance + CLEAR_MARGIN, key]})
+    return ChapterGate(check, converged, below)
+
+
 def half_length(epochs: int) -> int:
     """The epochs of a chapter's convergence check: E/2 (E even; at least 1)."""
     return max(epochs // 2, 1)
@@ -371,6 +416,8 @@ if __name__ == "__main__":
 
 
 __all__ = [
-    "CLEAR_MARGIN", "DEFAULT_TOLERANCE", "TUNING_SEEDS", "ConvergenceConfig", "convergence_table", "converged",
-    "CHECKED_SIZES", "RECORDED_STUDIES", "half_length", "half_length_check", "RecordedCheck", "epochs_to_converge", "recorded_check", "load_studies", "load_study", "profile_check", "run_convergence", "study_row",
+    "CHECKED_SIZES", "CLEAR_MARGIN", "DEFAULT_TOLERANCE", "RECORDED_STUDIES", "TUNING_SEEDS", "ChapterGate",
+    "ConvergenceConfig", "RecordedCheck", "chapter_gate", "converged", "convergence_table", "epochs_to_converge",
+    "half_length", "half_length_check", "load_studies", "load_study", "profile_check", "recorded_check",
+    "run_convergence", "study_row",
 ]

@@ -87,9 +87,7 @@ class FreezeConfig(Profiled):
             raise ConfigError("FreezeConfig: epochs, batch_size and classes_per_experience must be positive")
         if self.max_per_class is not None and self.max_per_class < 1:
             raise ConfigError(f"FreezeConfig.max_per_class must be positive or None, got {self.max_per_class}")
-        test_cap = self.max_per_class_test
-        if test_cap not in (None, "all") and (isinstance(test_cap, bool) or not isinstance(test_cap, int) or test_cap < 1):
-            raise ConfigError(f"FreezeConfig.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
+        self.check_test_size()
 
     @property
     def chance(self) -> float:

@@ -100,9 +100,7 @@ class NoiseConfig(Profiled):
                 raise ConfigError(f"NoiseConfig.{name} must be positive or None, got {value}")
         if self.buffer_size < 0:
             raise ConfigError(f"NoiseConfig.buffer_size must be >= 0, got {self.buffer_size}")
-        test_cap = self.max_per_class_test
-        if test_cap not in (None, "all") and (isinstance(test_cap, bool) or not isinstance(test_cap, int) or test_cap < 1):
-            raise ConfigError(f"NoiseConfig.max_per_class_test must be a positive integer, 'all' or None, got {test_cap!r}")
+        self.check_test_size()
 
     @property
     def datasets(self) -> tuple[str, ...]:

@@ -187,3 +187,21 @@ def test_a_study_not_recorded_yet_adds_no_runs_and_says_so(tmp_path):
     _study([("HN-2", 100, 4, 80.0)]).to_csv(tmp_path / "a" / "convergence.csv", index=False)
     study, metas = load_studies([tmp_path / "a", tmp_path / "later"])
     assert len(study) == 1 and metas[1]["command"] == "(not recorded yet: later)"
+
+
+def test_the_chapter_gate_gives_judge_its_converged_and_below_chance_strategies():
+    """The freeze and noise chapters' gate: converged per strategy over every checked group; below chance
+    per group of ``clear_by`` (the freeze chapter: a strategy's mean over its whole grid)."""
+    from phn.experiments.convergence import chapter_gate
+    rows = [("HN", "a", 0, 90.0), ("HN", "a", 1, 92.0), ("HN", "b", 0, 88.0), ("HN", "b", 1, 88.0),
+            ("LR", "a", 0, 95.0), ("LR", "a", 1, 95.0), ("LR", "b", 0, 30.0), ("LR", "b", 1, 32.0)]
+    long = pd.DataFrame([{"model": m, "pair": p, "seed": s, "learning_accuracy": la} for m, p, s, la in rows])
+    short = pd.DataFrame([{"model": m, "pair": p, "seed": 0, "learning_accuracy": la}
+                          for m, p, la in [("HN", "a", 89.0), ("HN", "b", 84.0), ("LR", "a", 94.0), ("LR", "b", 30.0)]])
+    gate = chapter_gate(long, short, ["model", "pair"], "model", chance=20.0)
+    # HN gained 4 points on pair b: not converged; LR's pair b is below 20 + 20 points
+    assert gate.converged == {"HN": False, "LR": True} and gate.below_chance == ["LR"]
+    by_grid = chapter_gate(long, short, ["model", "pair"], "model", chance=20.0, clear_by=["model"])
+    assert by_grid.below_chance == []  # LR's mean over both pairs is 63, clearly above 40
+    assert chapter_gate(long, None, ["model", "pair"], "model", chance=20.0).converged is None
+    assert set(gate.check.columns) >= {"model", "pair", "gain", "status"}
