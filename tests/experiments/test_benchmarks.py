@@ -149,3 +149,28 @@ def test_tiny_grid_on_real_data(tmp_path):
     assert set(curves.experience) == {1, 2, 3} and curves.accuracy.between(0, 100).all()
     assert set(stability(runs.curves).model) == {"LR-4 (c = 0)", "LR-4 (c = 1)", "HN-4"}
     assert len(list(tmp_path.iterdir())) == 4  # LR-4 c = 0 and c = 1 are different runs; HN-4 is shared
+
+
+def test_figure8s_lr_without_replay_is_trained_only_when_asked(monkeypatch):
+    """``curve_without_replay=False`` (profile cpu) leaves out LR-k with c = 0; Table 2's runs are unchanged."""
+    import phn.sweep
+    from phn.sweep import trial_id
+
+    class Done:
+        def summary(self):
+            return {"aca": 0.0}
+
+    asked = []
+
+    def fake_run_configs(configs, root, **options):
+        asked.append([(c.strategy.name, c.strategy.replay_coef, c.model.freeze_depth) for c in configs])
+        return {trial_id(c): Done() for c in configs}, None
+
+    monkeypatch.setattr(phn.sweep, "run_configs", fake_run_configs)
+    for without in (True, False):
+        runs = run_benchmarks(BenchmarkConfig(strategies=("Naive", "LR-3", "HN-3"), seeds=(0, 1),
+                                              curve_without_replay=without))
+        assert list(runs.runs.strategy) == ["Naive", "LR-3", "HN-3"] * 2
+        assert (("LR-3 (c = 0)", 0) in runs.curves) is without and ("LR-3 (c = 1)", 1) in runs.curves
+    assert [("lr", 0.0, 3)] * 2 == [job for job in asked[0] if job[1] == 0.0]
+    assert not [job for job in asked[1] if job[1] == 0.0] and len(asked[1]) == 6
