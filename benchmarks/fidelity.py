@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from phn.experiments.fidelity import (
-    EPOCHS, FIXED_STREAM, MODES, STRATEGIES, drift_table, fidelity_plan, fidelity_table, run_fidelity,
+    EPOCHS, FIXED_STREAM, MODES, STRATEGIES, data_path_comparison, drift_table, fidelity_plan, fidelity_table,
+    run_fidelity,
 )
 from phn.results import write_text
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--inits", nargs="+", default=["pytorch"], choices=["pytorch", "kaiming"],
                         help="hypernetwork head initialisations to compare")
+    parser.add_argument("--data-paths", nargs="+", default=["device"], choices=["device", "loader"],
+                        help="data paths to compare (device: phn's default; loader: a torch DataLoader)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--max-per-class", type=int, default=FIXED_STREAM["max_per_class"])
     parser.add_argument("--threads", type=int, default=2)
@@ -44,14 +47,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     plan = fidelity_plan(args.strategies, args.seeds, args.modes, args.inits, args.single_seed,
-                         epochs=args.epochs, max_per_class=args.max_per_class)
+                         data_paths=args.data_paths, epochs=args.epochs, max_per_class=args.max_per_class)
     tic = time.perf_counter()
     runs, results = run_fidelity(plan, root=out, progress=args.progress)
-    table, drift = fidelity_table(runs), drift_table(results)
+    table, drift, paths = fidelity_table(runs), drift_table(results), data_path_comparison(runs)
     write_text(out / "runs.csv", runs.to_csv(index=False))
+    if not paths.empty:
+        write_text(out / "data_paths.csv", paths.to_csv(index=False))
     write_text(out / "table.csv", table.to_csv(index=False))
     write_text(out / "drift.csv", drift.to_csv(index=False))
-    columns = ["strategy", "init", "mode", "order", "seeds", "aca", "learning_accuracy", "forgetting",
+    columns = ["strategy", "init", "mode", "data_path", "order", "seeds", "aca", "learning_accuracy", "forgetting",
                "aca_seeds", "max_forgetting", "authors_aca", "authors_aca_seeds", "aca_gap"]
     report = "\n\n".join([
         f"# Fidelity: {len(plan)} runs, {args.epochs} epochs, {args.max_per_class} images per class, "
@@ -59,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         table[columns].to_markdown(index=False),
         "## Old tasks' drift vs accuracy lost (mean over seeds, experiences and earlier tasks)",
         drift.to_markdown(index=False, floatfmt=".3g") if not drift.empty else "(no hypernetwork runs)",
-    ])
+    ] + ([] if paths.empty else [
+        "## Device-resident data path vs DataLoader (device - loader, seed-paired; Welch and Brown-Forsythe p)",
+        paths.to_markdown(index=False, floatfmt=".3g")]))
     write_text(out / "report.md", report + "\n")
     print(report)
 

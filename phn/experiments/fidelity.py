@@ -61,10 +61,11 @@ class FidelityRun:
     mode: str
     seed: int
     config: RunConfig
+    data_path: str = "device"
 
 
 def fidelity_config(strategy: str, mode: str, seed: int, init: str = "pytorch", epochs: int = EPOCHS,
-                    max_per_class: int = FIXED_STREAM["max_per_class"]) -> RunConfig:
+                    max_per_class: int = FIXED_STREAM["max_per_class"], data_path: str = "device") -> RunConfig:
     """The configuration of one run on the fixed stream.
 
     Args:
@@ -73,13 +74,15 @@ def fidelity_config(strategy: str, mode: str, seed: int, init: str = "pytorch", 
         seed: model seed (the class order is fixed).
         init: hypernetwork head initialisation (``"pytorch"`` or ``"kaiming"``).
         epochs, max_per_class: the stream's size (defaults: the authors' check).
+        data_path: ``"device"`` (phn's default: the stream resident on the device, augmented there) or
+            ``"loader"`` (a torch DataLoader with torchvision transforms).
     """
     if strategy not in STRATEGIES or mode not in MODES:
         raise ValueError(f"unknown strategy {strategy!r} or mode {mode!r}; "
                          f"strategies: {list(STRATEGIES)}, modes: {list(MODES)}")
     sections: dict[str, dict[str, Any]] = {
         "stream": {**FIXED_STREAM, "max_per_class": max_per_class, "seed": seed},
-        "hyper": {"init": init}, "train": {"epochs": epochs, "seed": seed},
+        "hyper": {"init": init}, "train": {"epochs": epochs, "seed": seed, "data_path": data_path},
     }
     for overrides in (STRATEGIES[strategy], MODES[mode]):
         for section, fields in overrides.items():
@@ -89,8 +92,9 @@ def fidelity_config(strategy: str, mode: str, seed: int, init: str = "pytorch", 
 
 def fidelity_plan(strategies: Sequence[str], seeds: Sequence[int], modes: Sequence[str] = tuple(MODES),
                   inits: Sequence[str] = ("pytorch",), single_seed: Iterable[str] = ("HN-F",),
-                  **sizes: int) -> list[FidelityRun]:
-    """Every run of the check: strategies x inits x modes x seeds, in that nesting (seeds innermost).
+                  data_paths: Sequence[str] = ("device",), **sizes: int) -> list[FidelityRun]:
+    """Every run of the check: strategies x inits x modes x data paths x seeds, in that nesting (seeds
+    innermost).
 
     Strategies in ``single_seed`` run with the first seed only (HN-F is the slowest), and the init
     only varies for hypernetworks (Naive runs once per mode and seed). ``sizes``: ``epochs``,
@@ -101,9 +105,11 @@ def fidelity_plan(strategies: Sequence[str], seeds: Sequence[int], modes: Sequen
     for strategy in strategies:
         for init in inits if strategy.startswith("HN") else inits[:1]:
             for mode in modes:
-                for seed in seeds[:1] if strategy in single else seeds:
-                    plan.append(FidelityRun(strategy, init, mode, seed,
-                                            fidelity_config(strategy, mode, seed, init, **sizes)))
+                for path in data_paths:
+                    for seed in seeds[:1] if strategy in single else seeds:
+                        plan.append(FidelityRun(strategy, init, mode, seed,
+                                                fidelity_config(strategy, mode, seed, init, data_path=path, **sizes),
+                                                path))
     return plan
 
 
@@ -112,7 +118,7 @@ def run_fidelity(plan: Sequence[FidelityRun], root: str | os.PathLike | None = N
     """Train every run of ``plan`` (or load it from its run directory under ``root``).
 
     Returns:
-        ``runs``: one row per (run, evaluation order): strategy, init, mode, seed, order, aca,
+        ``runs``: one row per (run, evaluation order): strategy, init, mode, data_path, seed, order, aca,
         learning_accuracy, forgetting (percent), train_time_s, run_dir; and the full results by run.
     """
     rows, results = [], {}
@@ -123,7 +129,8 @@ def run_fidelity(plan: Sequence[FidelityRun], root: str | os.PathLike | None = N
         res = run_config(item.config, resume=True, out_dir=run_dir, progress=progress)
         results[item] = res
         for summary in res.summary_by_order().to_dict("records"):
-            rows.append({"strategy": item.strategy, "init": item.init, "mode": item.mode, "seed": item.seed,
+            rows.append({"strategy": item.strategy, "init": item.init, "mode": item.mode,
+                         "data_path": item.data_path, "seed": item.seed,
                          **summary, "train_time_s": float(np.sum(res.train_time)), "run_dir": str(run_dir)})
     return pd.DataFrame(rows), results
 
@@ -138,21 +145,23 @@ def _mean_std(values: pd.Series) -> str:
 def fidelity_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Seeds aggregated beside the authors' numbers.
 
-    One row per (strategy, init, mode, order): ``seeds``, ACA / learning accuracy / forgetting as
+    One row per (strategy, init, mode, data path, order): ``seeds``, ACA / learning accuracy / forgetting as
     "mean ± std" over seeds (sample std), ``aca_seeds`` (each seed's ACA), ``max_forgetting`` (the
     worst seed), and the authors' code on the same stream (:mod:`phn.reference`): for the authors'
     mode under the same test order, for phn's mode (whose predictions do not depend on the order)
     under their interleaved ``index`` order. ``aca_gap`` = our mean ACA minus theirs.
     """
     reference = authors_release_fashionmnist()
+    runs = runs if "data_path" in runs else runs.assign(data_path="device")
     rows = []
-    for (strategy, init, mode, order), group in runs.groupby(["strategy", "init", "mode", "order"], sort=False):
+    for (strategy, init, mode, path, order), group in runs.groupby(["strategy", "init", "mode", "data_path", "order"],
+                                                                    sort=False):
         group = group.sort_values("seed")
         reference_order = order if mode == "authors" else "index"
         ref = reference[(reference.strategy == strategy) & (reference.order == reference_order)]
         authors = float(ref.authors_aca.iloc[0]) if len(ref) else np.nan
         rows.append({
-            "strategy": strategy, "init": init, "mode": mode, "order": order, "seeds": len(group),
+            "strategy": strategy, "init": init, "mode": mode, "data_path": path, "order": order, "seeds": len(group),
             "aca": _mean_std(group.aca), "learning_accuracy": _mean_std(group.learning_accuracy),
             "forgetting": _mean_std(group.forgetting),
             "aca_seeds": " / ".join(f"{v:.1f}" for v in group.aca),
@@ -162,6 +171,42 @@ def fidelity_table(runs: pd.DataFrame) -> pd.DataFrame:
             "authors_aca_seeds": ref.authors_aca_seeds.iloc[0] if len(ref) else "",
             "aca_gap": round(float(group.aca.mean()) - authors, 1),
         })
+    return pd.DataFrame(rows)
+
+
+def data_path_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("forgetting", "aca")) -> pd.DataFrame:
+    """Does the device-resident data path train like the DataLoader path? Per (strategy, init, mode,
+    order, metric) with runs on both paths: each path's seeds, mean and sample std (percent); the
+    seed-paired difference device - loader (same seed: same initialisation, other batches and
+    augmentations) with its 95 % t interval; Welch's t test of the means and the Brown-Forsythe
+    (median-centred Levene) test of the spreads, both two-sided.
+
+    Args:
+        runs: :func:`run_fidelity`'s rows (column ``data_path`` with ``"device"`` and ``"loader"``).
+    """
+    from scipy import stats
+
+    rows = []
+    for keys, group in runs.groupby(["strategy", "init", "mode", "order"], sort=False):
+        device = group[group.data_path == "device"].set_index("seed")
+        loader = group[group.data_path == "loader"].set_index("seed")
+        if len(device) < 2 or len(loader) < 2:
+            continue
+        paired = device.index.intersection(loader.index)
+        for metric in metrics:
+            a, b = device[metric], loader[metric]
+            diff = (a.loc[paired] - b.loc[paired]).to_numpy()
+            half = (stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+                    if len(diff) > 1 else np.nan)
+            rows.append({
+                **dict(zip(["strategy", "init", "mode", "order"], keys, strict=True)), "metric": metric,
+                "device_seeds": len(a), "device_mean": a.mean(), "device_std": a.std(ddof=1),
+                "loader_seeds": len(b), "loader_mean": b.mean(), "loader_std": b.std(ddof=1),
+                "paired_seeds": len(diff), "difference": diff.mean() if len(diff) else np.nan,
+                "difference_low": diff.mean() - half, "difference_high": diff.mean() + half,
+                "welch_p": float(stats.ttest_ind(a, b, equal_var=False).pvalue),
+                "spread_p": float(stats.levene(a, b, center="median").pvalue),
+            })
     return pd.DataFrame(rows)
 
 
@@ -188,10 +233,11 @@ def drift_rows(results: Results) -> pd.DataFrame:
 
 
 def drift_table(results: dict[FidelityRun, Results]) -> pd.DataFrame:
-    """:func:`drift_rows` of every hypernetwork run, averaged per (strategy, init, mode) over all
+    """:func:`drift_rows` of every hypernetwork run, averaged per (strategy, init, mode, data path) over all
     (seed, experience, earlier task) triples; ``pairs`` counts them. ``max_accuracy_drop`` is the
     worst single drop, ``corr_drift_drop`` the correlation of relative drift and accuracy drop."""
-    frames = [drift_rows(res).assign(strategy=run.strategy, init=run.init, mode=run.mode, seed=run.seed)
+    frames = [drift_rows(res).assign(strategy=run.strategy, init=run.init, mode=run.mode, data_path=run.data_path,
+                                     seed=run.seed)
               for run, res in results.items()]
     frames = [f for f in frames if not f.empty]
     if not frames:
@@ -199,9 +245,9 @@ def drift_table(results: dict[FidelityRun, Results]) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     drift_columns = [c for c in rows.columns if c.startswith("drift ")]
     out = []
-    for (strategy, init, mode), group in rows.groupby(["strategy", "init", "mode"], sort=False):
+    for (strategy, init, mode, path), group in rows.groupby(["strategy", "init", "mode", "data_path"], sort=False):
         out.append({
-            "strategy": strategy, "init": init, "mode": mode, "pairs": len(group),
+            "strategy": strategy, "init": init, "mode": mode, "data_path": path, "pairs": len(group),
             "R": group.R.mean(), "relative_drift": group.relative_drift.mean(),
             **{c: group[c].mean() for c in drift_columns if group[c].notna().any()},
             "accuracy_drop": group.accuracy_drop.mean(), "max_accuracy_drop": group.accuracy_drop.max(),
@@ -211,6 +257,6 @@ def drift_table(results: dict[FidelityRun, Results]) -> pd.DataFrame:
 
 
 __all__ = [
-    "EPOCHS", "FIXED_STREAM", "MODES", "STRATEGIES", "FidelityRun", "drift_rows", "drift_table",
+    "EPOCHS", "FIXED_STREAM", "MODES", "STRATEGIES", "FidelityRun", "data_path_comparison", "drift_rows", "drift_table",
     "fidelity_config", "fidelity_plan", "fidelity_table", "run_fidelity",
 ]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from phn.experiments.fidelity import (
-    drift_rows, fidelity_config, fidelity_plan, fidelity_table, run_fidelity,
+    data_path_comparison, drift_rows, fidelity_config, fidelity_plan, fidelity_table, run_fidelity,
 )
 from phn.reference import authors_release_fashionmnist
 from phn.results import Results
@@ -34,6 +34,34 @@ def test_plan_runs_single_seed_strategies_once_and_naive_with_one_init():
     counts = pd.Series([run.strategy for run in plan]).value_counts().to_dict()
     assert counts == {"HN-4": 6, "HN-F": 2, "Naive": 3}
     assert {run.config.hyper.init for run in plan if run.strategy == "HN-4"} == {"pytorch", "kaiming"}
+
+
+def test_the_plan_can_compare_the_data_paths_seed_by_seed():
+    plan = fidelity_plan(["HN-4"], [0, 1], ["phn"], data_paths=("device", "loader"))
+    assert [(run.data_path, run.seed, run.config.train.data_path) for run in plan] == [
+        ("device", 0, "device"), ("device", 1, "device"), ("loader", 0, "loader"), ("loader", 1, "loader")]
+    assert fidelity_plan(["HN-4"], [0], ["phn"])[0].config == fidelity_config("HN-4", "phn", 0)  # device: the default
+
+
+def test_the_data_path_comparison_pairs_seeds_and_tests_mean_and_spread():
+    """Hand-made forgetting: the device path shifted by +2 on every seed with the same spread, then a
+    device path three times as spread around the same mean."""
+    base = [1.0, 2.0, 0.0, 3.0, 1.5, 0.5, 2.5, 1.0, 2.0, 1.5]
+
+    def rows(device, loader):
+        return pd.DataFrame([{"strategy": "HN-4", "init": "pytorch", "mode": "phn", "order": "interleaved",
+                              "data_path": path, "seed": seed, "forgetting": f, "aca": 90.0 - f}
+                             for path, values in (("device", device), ("loader", loader))
+                             for seed, f in enumerate(values)])
+
+    shifted = data_path_comparison(rows([f + 2 for f in base], base)).set_index("metric").loc["forgetting"]
+    assert shifted.paired_seeds == 10 and shifted.difference == pytest.approx(2.0)
+    assert shifted.difference_low == pytest.approx(2.0) and shifted.spread_p == pytest.approx(1.0)
+    mean = np.mean(base)
+    wide = data_path_comparison(rows([mean + 3 * (f - mean) for f in base], base)).set_index("metric").loc["forgetting"]
+    assert wide.device_std == pytest.approx(3 * wide.loader_std) and wide.spread_p < 0.05
+    assert wide.device_mean == pytest.approx(wide.loader_mean) and wide.welch_p == pytest.approx(1.0)
+    assert data_path_comparison(rows(base, [])).empty  # one path only: nothing to compare
 
 
 def test_table_aggregates_seeds_beside_the_authors_numbers():
