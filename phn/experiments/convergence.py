@@ -245,9 +245,12 @@ def half_length_check(long: pd.DataFrame, short: pd.DataFrame, by: Sequence[str]
                       tolerance: float = DEFAULT_TOLERANCE) -> pd.DataFrame:
     """A chapter's own convergence check: its runs of E epochs (``long``, every seed) against the same
     runs with E/2 epochs on one seed (``short``): the last doubling, as :func:`profile_check` falls
-    back on. A group of ``by`` (e.g. model and stream) has converged when every checked seed gained at
-    most ``tolerance`` points from E/2 to E (:func:`converged`), and learns clearly above chance
-    when its mean over ``long``'s seeds is at least ``chance`` + :data:`CLEAR_MARGIN`.
+    back on, and like it deciding one way only. A group of ``by`` (e.g. model and stream) has
+    converged when every checked seed gained at most ``tolerance`` points from E/2 to E
+    (:func:`converged`: on its plateau at E); a group that gained more may or may not have converged
+    at E (undecided: only a run with 2E epochs could tell), and its claims are not judged either. It
+    learns clearly above chance when its mean over ``long``'s seeds is at least ``chance`` +
+    :data:`CLEAR_MARGIN`.
 
     Args:
         long, short: columns ``by``, ``seed`` and ``learning_accuracy`` (percent).
@@ -257,7 +260,9 @@ def half_length_check(long: pd.DataFrame, short: pd.DataFrame, by: Sequence[str]
     Returns:
         One row per group of ``long``: ``by``, learning_accuracy (mean over ``long``'s seeds),
         learning_accuracy_half (mean over the checked seeds), gain (mean, E/2 to E, checked seeds),
-        seeds (checked), converged (None: not checked), above_chance, status as :func:`profile_check`.
+        seeds (checked), converged (True; None: undecided or not checked), above_chance, status as
+        :func:`profile_check` (``"converged"``, ``"undecided"``, ``"not clearly above chance"``, ``"not
+        checked"``).
     """
     keys = [*by, "seed"]
     joined = long.merge(short[[*keys, "learning_accuracy"]], on=keys, how="left", suffixes=("", "_half"))
@@ -270,10 +275,9 @@ def half_length_check(long: pd.DataFrame, short: pd.DataFrame, by: Sequence[str]
         if checked.empty:
             ok, status = None, "not checked"
         else:
-            ok = all(converged(h, f, tolerance) for h, f in zip(checked.learning_accuracy_half,
-                                                                checked.learning_accuracy, strict=True))
-            status = "converged" if ok and clear else ("not converged at this profile" if not ok else
-                                                       "not clearly above chance")
+            ok = True if all(converged(h, f, tolerance) for h, f in zip(checked.learning_accuracy_half,
+                                                                        checked.learning_accuracy, strict=True)) else None
+            status = "converged" if ok and clear else ("undecided" if not ok else "not clearly above chance")
         rows.append({**dict(zip(by, group, strict=True)), "learning_accuracy": learning,
                      "learning_accuracy_half": float(checked.learning_accuracy_half.mean()) if len(checked) else np.nan,
                      "gain": float((checked.learning_accuracy - checked.learning_accuracy_half).mean())
@@ -290,7 +294,8 @@ class ChapterGate:
 
     Attributes:
         check: :func:`half_length_check`'s rows.
-        converged: key -> converged in every checked group (None: nothing checked, e.g. one epoch).
+        converged: key -> converged in every checked group (False: undecided in one, so not judged;
+            None: nothing checked, e.g. one epoch).
         below_chance: the keys with a group of ``clear_by`` whose mean learning accuracy over the
             chapter's seeds is below chance + :data:`CLEAR_MARGIN`; their claims are not judged.
     """
@@ -321,8 +326,8 @@ def chapter_gate(long: pd.DataFrame, short: pd.DataFrame | None, by: Sequence[st
         ({'A': True, 'B': False}, ['B'])
     """
     check = half_length_check(long, long.iloc[:0] if short is None else short, by, chance, tolerance)
-    checked = check.dropna(subset=["converged"])
-    converged = ({str(k): bool(g.converged.all()) for k, g in checked.groupby(key, sort=False)}
+    checked = check[check.status != "not checked"]
+    converged = ({str(k): bool(g.converged.eq(True).all()) for k, g in checked.groupby(key, sort=False)}
                  if len(checked) else None)
     means = long.groupby(list(clear_by or by), sort=False).learning_accuracy.mean().reset_index()
     below = sorted({str(k) for k in means.loc[means.learning_accuracy < chance + CLEAR_MARGIN, key]})
