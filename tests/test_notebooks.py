@@ -23,7 +23,16 @@ def test_values_are_read_like_papermill_and_yaml():
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
 def test_every_notebook_declares_its_parameters(name):
-    assert notebook_parameters(NOTEBOOKS / f"{name}.ipynb")
+    """Every name the parameters cell assigns is one papermill reads (a line it cannot parse, e.g. a
+    comment holding "=", would silently drop that parameter, and `phn notebook -p` would refuse it)."""
+    import ast
+    import json
+
+    cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    assigned = {t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets}
+    declared = notebook_parameters(NOTEBOOKS / f"{name}.ipynb")
+    assert declared and assigned == set(declared), sorted(assigned ^ set(declared))
 
 
 def test_unknown_parameter_is_refused_before_running(tmp_path, capsys):
