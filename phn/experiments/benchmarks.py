@@ -2,8 +2,8 @@
 
 - :func:`run_benchmarks` trains each strategy of :data:`TABLE2_STRATEGIES` (Naive, EWC, LR-1..4,
   HN-1..4, HN-F) once per seed on one stream (cached run directories), plus LR-k with c = 0 at the
-  Figure 8 depth (``curve_without_replay``). The runs at that depth (LR-k with c = 0 and c = 1, HN-k) also evaluate the seen
-  experiences every ``eval_every`` steps (``curves.csv``).
+  Figure 8 depth (``curve_without_replay``). The runs at that depth (LR-k with c = 0 and c = 1, HN-k)
+  also evaluate the seen experiences every ``eval_every`` steps (``curves.csv``).
 - :func:`benchmark_table`: Table 2, mean ± std over seeds, with the paper's numbers beside ours when
   the stream is the paper's (:func:`phn.reference.paper_table2`).
 - :func:`memory_table`: Table 6 computed from built objects (hypernetworks, and the frozen prefix run

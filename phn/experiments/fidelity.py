@@ -178,32 +178,31 @@ def data_path_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("forgetti
     """Does the device-resident data path train like the DataLoader path? Per (strategy, init, mode,
     order, metric) with runs on both paths: each path's seeds, mean and sample std (percent); the
     seed-paired difference device - loader (same seed: same initialisation, other batches and
-    augmentations) with its 95 % t interval; Welch's t test of the means and the Brown-Forsythe
-    (median-centred Levene) test of the spreads, both two-sided.
+    augmentations) with its 95 % t interval (:func:`phn.ledger.paired_interval`); Welch's t test of
+    the means and the Brown-Forsythe (median-centred Levene) test of the spreads, both two-sided.
 
     Args:
         runs: :func:`run_fidelity`'s rows (column ``data_path`` with ``"device"`` and ``"loader"``).
     """
     from scipy import stats
 
+    from phn.ledger import paired_interval, paired_values
+
     rows = []
     for keys, group in runs.groupby(["strategy", "init", "mode", "order"], sort=False):
-        device = group[group.data_path == "device"].set_index("seed")
-        loader = group[group.data_path == "loader"].set_index("seed")
+        device, loader = (group[group.data_path == path] for path in ("device", "loader"))
         if len(device) < 2 or len(loader) < 2:
             continue
-        paired = device.index.intersection(loader.index)
         for metric in metrics:
             a, b = device[metric], loader[metric]
-            diff = (a.loc[paired] - b.loc[paired]).to_numpy()
-            half = (stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-                    if len(diff) > 1 else np.nan)
+            paired = paired_values(group, "data_path", "device", "loader", metric)
+            diff = paired_interval(*paired) if len(paired[0]) else None
             rows.append({
                 **dict(zip(["strategy", "init", "mode", "order"], keys, strict=True)), "metric": metric,
                 "device_seeds": len(a), "device_mean": a.mean(), "device_std": a.std(ddof=1),
                 "loader_seeds": len(b), "loader_mean": b.mean(), "loader_std": b.std(ddof=1),
-                "paired_seeds": len(diff), "difference": diff.mean() if len(diff) else np.nan,
-                "difference_low": diff.mean() - half, "difference_high": diff.mean() + half,
+                "paired_seeds": len(paired[0]), "difference": diff.mean if diff else np.nan,
+                "difference_low": diff.low if diff else np.nan, "difference_high": diff.high if diff else np.nan,
                 "welch_p": float(stats.ttest_ind(a, b, equal_var=False).pvalue),
                 "spread_p": float(stats.levene(a, b, center="median").pvalue),
             })
