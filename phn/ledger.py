@@ -467,10 +467,14 @@ def unconverged(labels: Sequence[str], converged: Mapping[str, bool] | None) -> 
 
 
 def not_judged_reason(labels_not_converged: Sequence[str], labels_below_chance: Sequence[str] = ()) -> str:
-    """Why a claim is not judged, e.g. ``"not judged: HN-3 not converged at this profile"``.
+    """Why a claim is not judged, e.g. ``"not judged: HN-3 not shown to converge at this profile"``.
+
+    "Not shown to converge" covers both outcomes of the convergence check that stop a judgement:
+    *not converged* (doubling the epochs gained more than the tolerance) and *undecided* (the check
+    could not tell, e.g. only E/2 -> E was run and it gained more than the tolerance).
 
     Args:
-        labels_not_converged: strategies that did not converge.
+        labels_not_converged: strategies not shown to converge (not converged or undecided).
         labels_below_chance: strategies that did not learn clearly above chance.
 
     Raises:
@@ -478,7 +482,7 @@ def not_judged_reason(labels_not_converged: Sequence[str], labels_below_chance: 
     """
     reasons = []
     if labels_not_converged:
-        reasons.append(f"{', '.join(labels_not_converged)} not converged")
+        reasons.append(f"{', '.join(labels_not_converged)} not shown to converge")
     if labels_below_chance:
         reasons.append(f"{', '.join(labels_below_chance)} not clearly above chance")
     if not reasons:

@@ -207,9 +207,12 @@ class DivergenceError(RuntimeError):
 
 
 EXPLOSIVE_FACTOR = 100.0
-"""A finite loss above ``EXPLOSIVE_FACTOR`` times the run's first loss (the loss of its first step,
+"""A finite task loss above ``EXPLOSIVE_FACTOR`` times the run's first loss (the loss of its first step,
 before any update: about ln C for a fresh network) is explosive: the run goes on but warns, in the
-log and in ``metrics.json`` (``warnings``), once per experience."""
+log and in ``metrics.json`` (``warnings``), once per experience. The task loss is the step's ``"ce"``
+where the strategy logs one, else its ``"loss"``: the output regulariser of Eq. 7 starts each later
+experience large by design (the new task embedding's outputs are far from the old ones) and is not a
+sign of divergence. Non-finite values of the full loss still stop the run (:class:`DivergenceError`)."""
 
 
 def _diverged(what: str, run_dir: Path | None) -> DivergenceError:
@@ -511,11 +514,12 @@ def _run_locked(stream, strategy, cfg, run_dir, lock, resume, use_cache, config,
                 if not math.isfinite(loss):
                     raise _diverged(f"loss {loss} at experience {i + 1}/{n}, epoch {epoch + 1}, step {step + 1}",
                                     run_dir)
+                task_loss = float(logs.get("ce", loss))  # a regularised strategy's penalty is not compared
                 if reference_loss is None:
-                    reference_loss = loss
-                elif not warned and loss > EXPLOSIVE_FACTOR * max(reference_loss, 1e-8):
+                    reference_loss = task_loss
+                elif not warned and task_loss > EXPLOSIVE_FACTOR * max(reference_loss, 1e-8):
                     warned = True
-                    warnings.append(f"explosive loss {loss:.3g} at experience {i + 1}, epoch {epoch + 1}, step "
+                    warnings.append(f"explosive loss {task_loss:.3g} at experience {i + 1}, epoch {epoch + 1}, step "
                                     f"{step + 1}: more than {EXPLOSIVE_FACTOR:g} x the first loss "
                                     f"({reference_loss:.3g})")
                     log.warning("phn: %s", warnings[-1])

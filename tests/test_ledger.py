@@ -202,10 +202,10 @@ def test_verdict_of_errors():
 
 def test_judged_and_the_reason():
     assert judged(True, True) and not judged(False, True) and not judged(True, False)
-    assert not_judged_reason(["HN-3"]) == "not judged: HN-3 not converged at this profile"
-    assert not_judged_reason(["HN-3", "LR-2"]) == "not judged: HN-3, LR-2 not converged at this profile"
+    assert not_judged_reason(["HN-3"]) == "not judged: HN-3 not shown to converge at this profile"
+    assert not_judged_reason(["HN-3", "LR-2"]) == "not judged: HN-3, LR-2 not shown to converge at this profile"
     assert (not_judged_reason(["HN-3"], ["Naive"])
-            == "not judged: HN-3 not converged; Naive not clearly above chance at this profile")
+            == "not judged: HN-3 not shown to converge; Naive not clearly above chance at this profile")
     with pytest.raises(ValueError, match="judged"):
         not_judged_reason([])
 
@@ -240,7 +240,7 @@ def test_judge_pairs_by_seed_and_refuses_unconverged_strategies():
     assert judge("method-forgetting", [("HN-2", "LR-2", "forgetting", "greater")], table, "f", "cfg", False).verdict == \
         "does not hold at this scale"
     refused = judge("method-forgetting", [("LR-2", "HN-2", "forgetting", "greater")], table, "f", "cfg", True, not_converged=["HN-2"])
-    assert refused.verdict == "inconclusive" and "HN-2 not converged" in refused.ours
+    assert refused.verdict == "inconclusive" and "HN-2 not shown to converge" in refused.ours
     missing = judge("method-forgetting", [("LR-2", "HN-4", "forgetting", "greater")], table, "f", "cfg", True)
     assert missing.verdict == "inconclusive" and "no common seed" in missing.ours
 

@@ -130,7 +130,7 @@ def test_explosive_finite_losses_warn_in_the_log_and_in_metrics(tmp_path, caplog
 
     def explosive(x, y, task_id):
         logs = original(x, y, task_id)
-        return {**logs, "loss": 1e12} if task_id == 1 else logs
+        return {**logs, "loss": 1e12, "ce": 1e12} if task_id == 1 else logs
 
     strategy.train_step = explosive
     with caplog.at_level(logging.WARNING, logger="phn"):
@@ -138,6 +138,24 @@ def test_explosive_finite_losses_warn_in_the_log_and_in_metrics(tmp_path, caplog
     assert len(results.warnings) == 1 and "explosive loss 1e+12 at experience 2, epoch 1, step 1" in results.warnings[0]
     assert "explosive loss" in caplog.text
     assert json.loads((tmp_path / "metrics.json").read_text())["warnings"] == results.warnings
+
+
+@pytest.mark.parametrize("logged, warns", [({"loss": 1e12}, False), ({"ce": 1e12, "loss": 1e12}, True)])
+def test_the_explosive_check_compares_the_task_loss_not_the_regulariser(logged, warns):
+    """PartialHN logs loss = CE + beta * reg; the Eq. 7 penalty starts each later experience large by
+    design, so only a huge CE (its "ce") is explosive. Without "ce" the full loss is the task loss."""
+    strategy = _strategy()
+    original = strategy.train_step
+
+    def regularised(x, y, task_id):
+        logs = original(x, y, task_id)
+        if task_id == 1:
+            return {**logs, "ce": logs["loss"], **logged}
+        return logs
+
+    strategy.train_step = regularised
+    results = run(tiny_stream(2), strategy, CFG)
+    assert bool(results.warnings) is warns
 
 
 # ----------------------------------------------------------------------------- item 3: provenance

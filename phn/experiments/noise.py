@@ -347,7 +347,7 @@ def noise_findings(results: dict[RunKey, Results], filters: Mapping[int, Generat
             f"{100 * d:.1f} % (seed {seed})" for seed, d in diffs.items()) + " of the filters' norm; 'mostly "
             f"different' is taken as ≥ {100 * FILTERS_DIFFERENT:.0f} % on every seed")
         if skipped:
-            text += f" (not judged: {', '.join(skipped)} not converged or not clearly above chance)"
+            text += f" (not judged: {', '.join(skipped)} not shown to converge or not clearly above chance)"
         findings.append(Finding("4.2-filters", text + ".", verdict, configuration))
     return findings
 

@@ -127,7 +127,7 @@ def test_claims_on_strategies_not_converged_or_not_learned_are_not_judged():
     runs = _three_seeds([("LR-2", (60, 62, 58), (30, 31, 29), 10), ("HN-2", (80, 81, 79), (2, 3, 1), 20)])
     found = {f.claim: f for f in benchmark_findings(cfg, runs, None, None, "cfg", converged={"HN-2": False, "LR-2": True})}
     assert found["method-forgetting"].verdict == "inconclusive"
-    assert "not judged: HN-2 not converged at this profile" in found["method-forgetting"].ours
+    assert "not judged: HN-2 not shown to converge at this profile" in found["method-forgetting"].ours
     found = {f.claim: f for f in benchmark_findings(cfg, runs, None, None, "cfg", converged={"HN-2": True, "LR-2": True})}
     assert found["method-forgetting"].verdict == "holds qualitatively"
     # learning accuracy = aca + forgetting: LR-2 about 91, HN-2 about 82; chance 50 -> both clear; chance 70 -> HN-2 not

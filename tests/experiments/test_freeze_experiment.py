@@ -98,7 +98,7 @@ def test_findings_for_the_ledger():
     assert freeze_findings(both_hold, "cfg", paper_setting=True)[0].verdict == "holds"
     assert freeze_findings(both_hold[both_hold.seed == 0], "cfg")[0].verdict == "inconclusive"  # one seed
     refused = freeze_findings(both_hold, "cfg", converged={"lr": False})[0]
-    assert refused.verdict == "inconclusive" and "fine-tuned (LR-k, c = 0) not converged" in refused.ours
+    assert refused.verdict == "inconclusive" and "fine-tuned (LR-k, c = 0) not shown to converge" in refused.ours
     weak = freeze_findings(both_hold, "cfg", below_chance=["lr"])[0]
     assert weak.verdict == "inconclusive" and "fine-tuned (LR-k, c = 0) not clearly above chance" in weak.ours
 
