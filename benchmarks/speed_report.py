@@ -229,14 +229,24 @@ def load_recorded(folder) -> tuple[pd.DataFrame, dict]:
     return pd.concat(parts, ignore_index=True), json.loads((folder / "speed.json").read_text())
 
 
-def machine_line(meta: Mapping) -> str:
-    """Where, when, from which commit and with which command a benchmark was measured (markdown)."""
+def plain_img_s(table: pd.DataFrame) -> float | None:
+    """The machine's unit (:mod:`phn.machine`): the ceiling of HN-F, the whole plain slim ResNet-18, at
+    batch 64 and experience 2, in training img/s; None where the table did not measure it."""
+    rows = table[(table.get("section") == "train") & (table.get("model") == "HN-F") & (table.get("method") == "ceiling")
+                 & (table.get("batch") == 64) & (table.get("experience") == 2)] if "section" in table else table.iloc[:0]
+    return float(rows.img_s.iloc[0]) if len(rows) else None
+
+
+def machine_line(meta: Mapping, unit_img_s: float | None = None) -> str:
+    """Where, when, from which commit and with which command a benchmark was measured (markdown);
+    ``unit_img_s`` (:func:`plain_img_s`) puts the machine's plain-network speed beside its time."""
     where = f"{meta['gpu']} (device {meta['device']})" if meta.get("gpu") else f"{meta['cpu']}, {meta['cores']} cores"
     sizes = "**QUICK sizes: a check of the command, not a measurement**" if meta.get("quick") else (
         f"{meta['reps']} repetitions x {meta['steps']} steps after {meta['warmup']} warm-up steps")
     return (f"**{where}**, {meta['threads']} torch threads, torch {meta['torch']}, "
             f"{'bf16 autocast for phn and the ceiling, ' if meta.get('amp') else ''}measured {meta['date']} "
-            f"in {meta['seconds'] / 60:.0f} min at commit `{meta['commit'][:10]}`"
+            f"in {meta['seconds'] / 60:.0f} min"
+            f"{f' (plain slim ResNet-18: {unit_img_s:,.0f} img/s)' if unit_img_s else ''} at commit `{meta['commit'][:10]}`"
             f"{' plus uncommitted changes' if meta.get('uncommitted_changes') else ''}; {sizes}.\n\n"
             f"Command: `{meta['command']}`")
 
@@ -327,4 +337,4 @@ def _train_panel(ax: plt.Axes, part: pd.DataFrame) -> None:
 
 
 __all__ = ["COLUMNS", "GOALS", "KEYS", "aggregate", "case_fields", "compile_rows", "figure", "figure_png", "goals",
-           "goals_markdown", "load_recorded", "machine_line", "markdown", "method_label"]
+           "goals_markdown", "load_recorded", "machine_line", "markdown", "method_label", "plain_img_s"]

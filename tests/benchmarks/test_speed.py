@@ -91,10 +91,23 @@ def test_recorded_folder_renders_its_machine_goals_and_figure() -> None:
     assert {"train", "compile"} <= set(table.section)  # compile.csv appended
     line = machine_line(meta)
     assert "NVIDIA H200 (device cuda)" in line and meta["command"] in line and "repetitions" in line
+    assert "img/s" not in line.split("Command")[0]  # no unit given: no speed beside the time
     text = goals_markdown(table, meta["device"])
     assert text.startswith("#### Goals (the goals were set for the 2-core CPU") and "MISSED" in text
     assert goals_markdown(table[table.section == "compile"], "cpu") == ""
     assert figure_png(table).startswith(b"\x89PNG")
+
+
+def test_a_recorded_cpu_benchmark_quotes_its_time_beside_the_machines_plain_network_speed() -> None:
+    from benchmarks.speed_report import load_recorded, machine_line, plain_img_s
+
+    table, meta = load_recorded(Path(__file__).parents[2] / "benchmarks" / "results" / "cpu-2core")
+    unit = plain_img_s(table)
+    ceiling = table[(table.model == "HN-F") & (table.method == "ceiling") & (table.batch == 64)
+                    & (table.experience == 2) & (table.section == "train")]
+    assert len(ceiling) == 1 and unit == ceiling.img_s.item()
+    assert f"in {meta['seconds'] / 60:.0f} min (plain slim ResNet-18: {unit:,.0f} img/s)" in machine_line(meta, unit)
+    assert plain_img_s(table[table.model != "HN-F"]) is None
 
 
 def test_gpu_comparison_puts_the_measurement_beside_the_prediction() -> None:
