@@ -14,6 +14,10 @@ Example (the full check; about 1.5 h on the 2-core CPU, both initialisations):
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import platform
+import sys
 import time
 from pathlib import Path
 
@@ -23,10 +27,13 @@ from phn.experiments.fidelity import (
     EPOCHS, FIXED_STREAM, MODES, STRATEGIES, data_path_comparison, drift_table, fidelity_plan, fidelity_table,
     run_fidelity,
 )
+from phn.machine import plain_images_per_second
+from phn.provenance import code_provenance
 from phn.results import write_text
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
@@ -46,6 +53,11 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
+    meta = {"command": "python benchmarks/fidelity.py " + " ".join(argv),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": code_provenance()["git_commit"], "cpu": platform.processor() or platform.machine(),
+            "threads": args.threads, "torch": torch.__version__,
+            "plain_img_s": round(plain_images_per_second(threads=args.threads), 1), "finished": False}
     plan = fidelity_plan(args.strategies, args.seeds, args.modes, args.inits, args.single_seed,
                          data_paths=args.data_paths, epochs=args.epochs, max_per_class=args.max_per_class)
     tic = time.perf_counter()
@@ -68,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         "## Device-resident data path vs DataLoader (device - loader, seed-paired; Welch and Brown-Forsythe p)",
         paths.to_markdown(index=False, floatfmt=".3g")]))
     write_text(out / "report.md", report + "\n")
+    meta.update(seconds=round(time.perf_counter() - tic, 1), runs=len(plan), finished=True)
+    write_text(out / "fidelity.json", json.dumps(meta, indent=1) + "\n")  # phn.experiments.fidelity.load_recorded
     print(report)
 
 

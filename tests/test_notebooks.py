@@ -94,3 +94,16 @@ def test_phn_never_imports_tqdm_auto():
     sources = (Path(__file__).resolve().parents[1] / "phn").rglob("*.py")
     offenders = [p.name for p in sources if "tqdm.auto" in p.read_text().replace("not tqdm.auto", "")]
     assert offenders == []
+
+
+def test_every_notebook_is_a_chapter_of_the_book_and_every_chapter_exists():
+    """A notebook left out of book/_toc.yml is executed by `make book` but never shown; a chapter
+    whose notebook or page is missing breaks the build."""
+    import yaml
+
+    book = NOTEBOOKS.parent / "book"
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    files = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
+    executed = {f.removeprefix("executed/") for f in files if f.startswith("executed/")}
+    assert executed == {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    assert all((book / f"{f}.md").is_file() for f in files if not f.startswith("executed/"))

@@ -21,16 +21,19 @@ generated weights moved during an experience to how much accuracy it lost.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from phn.config import RunConfig, from_dict
+from phn.config import ConfigError, RunConfig, from_dict
+from phn.provenance import REPO_DIR
 from phn.reference import authors_release_fashionmnist
 from phn.results import Results
 from phn.train import run_config, run_dir_for
@@ -255,7 +258,195 @@ def drift_table(results: dict[FidelityRun, Results]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+# The recorded checks rendered in the book's fidelity chapter (relative to the repository root; each
+# folder's README.md gives its command): the strategies and modes, the two initialisations, the data paths
+RECORDED_FIDELITY = ("benchmarks/results/fidelity", "benchmarks/results/fidelity-init",
+                     "benchmarks/results/fidelity-datapath")
+
+
+@dataclass
+class RecordedFidelity:
+    """One recorded fidelity check (the files ``benchmarks/fidelity.py`` writes in ``--out``).
+
+    Attributes:
+        folder: where it was read from.
+        runs: :func:`run_fidelity`'s rows (``runs.csv``).
+        drift: :func:`drift_table` (``drift.csv``; empty without hypernetwork runs).
+        data_paths: :func:`data_path_comparison` (``data_paths.csv``; empty with one data path).
+        meta: ``fidelity.json``: command, date, commit, plain_img_s (this machine's
+            :func:`phn.machine.plain_images_per_second`), seconds, runs.
+    """
+
+    folder: Path
+    runs: pd.DataFrame
+    drift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    data_paths: pd.DataFrame = field(default_factory=pd.DataFrame)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def provenance(self) -> str:
+        """One Markdown sentence: the command, when, at which commit and on how fast a machine."""
+        m = self.meta
+        speed = f", on a machine that trains the plain slim ResNet-18 at {m['plain_img_s']:,.0f} img/s" \
+            if m.get("plain_img_s") else ""
+        took = f" ({m['seconds'] / 60:.0f} min)" if m.get("seconds") else ""
+        return (f"Recorded with `{m.get('command', '?')}`{took} on {str(m.get('date', '?'))[:10]} at commit "
+                f"`{str(m.get('commit') or '?')[:7]}`{speed}; files in `{self.where()}/`.")
+
+    def where(self) -> str:
+        """The folder relative to the repository root where it lies inside it, else its name."""
+        try:
+            return str(self.folder.resolve().relative_to(REPO_DIR.resolve()))
+        except ValueError:
+            return self.folder.name
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
+
+
+def load_recorded(folder: str | os.PathLike) -> RecordedFidelity:
+    """A recorded fidelity check (``folder`` absolute, or relative to the repository root).
+
+    Raises:
+        ConfigError: one line naming the folder and the command that records it, if it holds no
+            ``runs.csv``.
+    """
+    path = Path(folder)
+    path = path if path.is_absolute() else REPO_DIR / path
+    if not (path / "runs.csv").is_file():
+        raise ConfigError(f"no recorded fidelity check in {path} (no runs.csv): record one with "
+                          f"'python benchmarks/fidelity.py --out {folder}' or pass another folder")
+    meta_path = path / "fidelity.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    return RecordedFidelity(path, pd.read_csv(path / "runs.csv"), _read_csv(path / "drift.csv"),
+                            _read_csv(path / "data_paths.csv"), meta)
+
+
+def check_against_authors(runs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`fidelity_table` as the book shows it: one row per (strategy, init, mode, data path, order)
+    with the seeds, our ACA, learning accuracy and forgetting (mean ± std), the worst seed's
+    forgetting, the authors' ACA on the same stream and order, and our mean minus theirs. phn's mode
+    is shown once (its predictions do not depend on the test order: its runs' orders agree)."""
+    table = fidelity_table(runs)
+    if "mode" in table and len(table):
+        phn_rows = table["mode"] == "phn"
+        table = pd.concat([table[phn_rows].drop_duplicates(["strategy", "init", "data_path"]).assign(order="any"),
+                           table[~phn_rows]]).sort_index(kind="stable")
+    return table[["strategy", "init", "mode", "data_path", "order", "seeds", "aca", "learning_accuracy", "forgetting",
+                  "max_forgetting", "authors_aca", "aca_gap"]].reset_index(drop=True)
+
+
+def mean_of(runs: pd.DataFrame, metric: str, **labels: Any) -> float:
+    """The mean of ``metric`` over the rows of ``runs`` matching every label (e.g. strategy="HN-4",
+    mode="phn", order="interleaved"); NaN if none match. For prose computed from a recorded check."""
+    rows = runs
+    for column, value in labels.items():
+        rows = rows[rows[column] == value]
+    return float(rows[metric].mean()) if len(rows) else float("nan")
+
+
+def run_quick(root: str | os.PathLike, progress: bool | None = False) -> tuple[RecordedFidelity, ...]:
+    """The three checks of :data:`RECORDED_FIDELITY` at tiny sizes (8 images per class, 1 epoch; seed 0,
+    and seeds 0 and 1 for the data paths), trained now under ``root`` (8 runs; the checks share what
+    they have in common): what the test suite runs in place of the recorded ones."""
+    sizes = {"epochs": 1, "max_per_class": 8}
+    main = fidelity_plan(["HN-4", "Naive"], [0], single_seed=(), **sizes)
+    init = fidelity_plan(["HN-4"], [0], modes=("phn",), inits=("pytorch", "kaiming"), **sizes)
+    paths = fidelity_plan(["HN-4"], [0, 1], modes=("phn",), data_paths=("device", "loader"), **sizes)
+    checks = []
+    for name, plan in (("fidelity", main), ("fidelity-init", init), ("fidelity-datapath", paths)):
+        runs, results = run_fidelity(plan, root=root, progress=progress)
+        checks.append(RecordedFidelity(Path(root) / name, runs, drift_table(results), data_path_comparison(runs),
+                                       {"command": "phn.experiments.fidelity.run_quick (test sizes)"}))
+    return tuple(checks)
+
+
+MODE_NAMES = {"phn": "phn's mode", "authors": "the authors' mode"}
+
+
+def agreement(table: pd.DataFrame) -> str:
+    """A Markdown list reading :func:`check_against_authors`: per row with an authors' number, our mean
+    ACA minus theirs, in points."""
+    lines = []
+    for row in table.dropna(subset=["authors_aca"]).itertuples():
+        where = f"{row.strategy}, {MODE_NAMES.get(row.mode, row.mode)}" + ("" if row.order == "any" else f", {row.order} test order")
+        init = "" if row.init == "pytorch" else f" ({row.init} init)"
+        path = "" if row.data_path == "device" else f" ({row.data_path} data path)"
+        lines.append(f"- {where}{init}{path}: ACA {row.aca} here against the authors' {row.authors_aca:.1f}, a gap of "
+                     f"{row.aca_gap:+.1f} points on {row.seeds} seed{'s' if row.seeds > 1 else ''}.")
+    return "\n".join(lines)
+
+
+DRIFT_COLUMNS = {"strategy": "model", "init": "init", "mode": "mode", "pairs": "pairs", "R": "R_j",
+                 "relative_drift": "relative change of H(e_j)", "accuracy_drop": "accuracy lost (points)",
+                 "max_accuracy_drop": "worst loss (points)"}
+
+
+def drift_summary(drift: pd.DataFrame) -> pd.DataFrame:
+    """:func:`drift_table` as the book shows it: R_j, the relative change of the old tasks' generated
+    weights (percent) and the accuracy they lost, per (model, init, mode)."""
+    if drift.empty:
+        return drift
+    columns = list(DRIFT_COLUMNS)
+    if drift.data_path.nunique() > 1:
+        columns.insert(3, "data_path")
+    table = drift[columns].rename(columns=DRIFT_COLUMNS)
+    table["relative change of H(e_j)"] = 100 * table["relative change of H(e_j)"]
+    return table.round({"R_j": 3, "relative change of H(e_j)": 1, "accuracy lost (points)": 1,
+                        "worst loss (points)": 1})
+
+
+def init_effect(drift: pd.DataFrame, mode: str = "phn") -> str:
+    """One sentence from :func:`drift_table`: in ``mode``, how much larger the old tasks' relative
+    change and their accuracy loss are with Kaiming-scaled heads than with PyTorch's default init."""
+    rows = drift[drift["mode"] == mode].set_index("init") if not drift.empty else drift
+    if not {"pytorch", "kaiming"} <= set(getattr(rows, "index", [])):
+        return "(the check holds only one initialisation: nothing to compare)"
+    k, p = rows.loc["kaiming"], rows.loc["pytorch"]
+    return (f"In {MODE_NAMES.get(mode, mode)} the regulariser holds R_j at {k.R:.3f} with Kaiming-scaled heads and {p.R:.3f} with "
+            f"PyTorch's default, but that distance is a {k.relative_drift / p.relative_drift:.1f} times larger "
+            f"relative change of the old tasks' generated weights ({100 * k.relative_drift:.1f} % against "
+            f"{100 * p.relative_drift:.1f} %), and they lose {k.accuracy_drop:.1f} points per experience on average "
+            f"against {p.accuracy_drop:.1f}.")
+
+
+def data_path_summary(paths: pd.DataFrame) -> pd.DataFrame:
+    """:func:`data_path_comparison` as the book shows it: per (model, mode, metric), under the first
+    test order only (phn's mode does not depend on it), each path's mean ± std and the seed-paired
+    difference with its 95 % interval and the two tests' p values."""
+    if paths.empty:
+        return paths
+    rows = paths[paths.order == paths.order.iloc[0]]
+    return pd.DataFrame({
+        "model": rows.strategy, "init": rows.init, "mode": rows["mode"], "metric": rows.metric,
+        "seeds": rows.paired_seeds,
+        "device": [f"{m:.1f} ± {s:.1f}" for m, s in zip(rows.device_mean, rows.device_std, strict=True)],
+        "loader": [f"{m:.1f} ± {s:.1f}" for m, s in zip(rows.loader_mean, rows.loader_std, strict=True)],
+        "device - loader [95 % interval]": [f"{d:+.1f} [{lo:.1f}, {hi:.1f}]" for d, lo, hi in
+                                            zip(rows.difference, rows.difference_low, rows.difference_high, strict=True)],
+        "Welch p (mean)": rows.welch_p.round(2), "Brown-Forsythe p (spread)": rows.spread_p.round(2),
+    }).reset_index(drop=True)
+
+
+def data_path_sentence(paths: pd.DataFrame) -> str:
+    """One sentence from :func:`data_path_comparison` (its first order): forgetting and ACA, device
+    minus loader, seed-paired, with the 95 % intervals and the tests of mean and spread."""
+    if paths.empty:
+        return "(the check ran one data path: nothing to compare)"
+    rows = paths[paths.order == paths.order.iloc[0]].set_index("metric")
+    f = rows.loc["forgetting"]
+    text = (f"Device minus loader on {int(f.paired_seeds)} seed-paired runs: forgetting {f.difference:+.1f} points "
+            f"(95 % interval [{f.difference_low:.1f}, {f.difference_high:.1f}]; device {f.device_mean:.1f} ± "
+            f"{f.device_std:.1f}, loader {f.loader_mean:.1f} ± {f.loader_std:.1f}; Welch p = {f.welch_p:.2f}, "
+            f"Brown-Forsythe p = {f.spread_p:.2f} for the spread)")
+    if "aca" in rows.index:
+        a = rows.loc["aca"]
+        text += f", ACA {a.difference:+.1f} [{a.difference_low:.1f}, {a.difference_high:.1f}]"
+    return text + "."
+
+
 __all__ = [
-    "EPOCHS", "FIXED_STREAM", "MODES", "STRATEGIES", "FidelityRun", "data_path_comparison", "drift_rows", "drift_table",
-    "fidelity_config", "fidelity_plan", "fidelity_table", "run_fidelity",
+    "EPOCHS", "FIXED_STREAM", "MODES", "RECORDED_FIDELITY", "STRATEGIES", "FidelityRun", "RecordedFidelity",
+    "agreement", "check_against_authors", "data_path_comparison", "data_path_sentence", "data_path_summary", "drift_summary", "drift_rows", "drift_table", "fidelity_config", "fidelity_plan",
+    "fidelity_table", "init_effect", "load_recorded", "mean_of", "run_fidelity", "run_quick",
 ]

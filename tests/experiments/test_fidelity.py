@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from phn.config import ConfigError
 from phn.experiments.fidelity import (
-    data_path_comparison, drift_rows, fidelity_config, fidelity_plan, fidelity_table, run_fidelity,
+    RECORDED_FIDELITY, agreement, check_against_authors, data_path_comparison, data_path_sentence, data_path_summary,
+    drift_rows,
+    drift_summary, fidelity_config, fidelity_plan, fidelity_table, init_effect, load_recorded, mean_of, run_fidelity,
 )
 from phn.reference import authors_release_fashionmnist
 from phn.results import Results
@@ -78,6 +81,84 @@ def test_table_aggregates_seeds_beside_the_authors_numbers():
     assert table.loc[("authors", "sorted")].authors_aca == 60.5  # their pipeline's class-sorted test sets
     reference = authors_release_fashionmnist().set_index(["strategy", "order"])
     assert reference.loc[("HN-4", "index")].authors_aca_seeds == "88.6 / 92.5 / 89.0"
+
+
+def _two_modes():
+    return pd.DataFrame([
+        {"strategy": "HN-4", "init": "pytorch", "mode": mode, "data_path": "device", "seed": seed, "order": order,
+         "aca": aca + (mode == "authors") * offset, "learning_accuracy": aca + 1, "forgetting": f}
+        for mode, orders in (("phn", ("interleaved", "sorted")), ("authors", ("index", "sorted")))
+        for order, offset in zip(orders, (0.0, -30.0), strict=True)
+        for seed, aca, f in ((0, 90.0, 1.0), (1, 92.0, 3.0))
+    ])
+
+
+def test_the_books_check_shows_phns_mode_once_and_each_authors_order():
+    table = check_against_authors(_two_modes())
+    assert table[["mode", "order"]].values.tolist() == [["phn", "any"], ["authors", "index"], ["authors", "sorted"]]
+    sorted_row = table.iloc[2]
+    assert sorted_row.aca == "61.0 ± 1.4" and sorted_row.authors_aca == 60.5 and sorted_row.aca_gap == 0.5
+    assert table.iloc[0].authors_aca == 90.0  # phn's mode against their interleaved (index) evaluation
+
+
+def test_prose_numbers_come_from_the_runs():
+    runs = _two_modes()
+    assert mean_of(runs, "aca", mode="authors", order="sorted") == pytest.approx(61.0)
+    assert mean_of(runs, "forgetting", strategy="HN-4", mode="phn") == pytest.approx(2.0)
+    assert np.isnan(mean_of(runs, "aca", strategy="HN-9"))
+
+
+def test_the_chapters_sentences_read_the_numbers_they_are_given():
+    table = check_against_authors(_two_modes())
+    lines = agreement(table).splitlines()
+    assert lines[0] == "- HN-4, phn's mode: ACA 91.0 ± 1.4 here against the authors' 90.0, a gap of +1.0 points on 2 seeds."
+    assert "HN-4, the authors' mode, sorted test order: ACA 61.0 ± 1.4" in lines[2] and "gap of +0.5" in lines[2]
+    drift = pd.DataFrame([
+        {"strategy": "HN-4", "init": init, "mode": "phn", "data_path": "device", "pairs": 30, "R": r,
+         "relative_drift": rel, "accuracy_drop": drop, "max_accuracy_drop": 10 * drop}
+        for init, r, rel, drop in (("pytorch", 0.05, 0.08, 1.0), ("kaiming", 0.04, 0.28, 2.5))])
+    assert init_effect(drift) == (
+        "In phn's mode the regulariser holds R_j at 0.040 with Kaiming-scaled heads and 0.050 with PyTorch's "
+        "default, but that distance is a 3.5 times larger relative change of the old tasks' generated weights "
+        "(28.0 % against 8.0 %), and they lose 2.5 points per experience on average against 1.0.")
+    assert "only one initialisation" in init_effect(drift[drift.init == "pytorch"])
+    shown = drift_summary(drift)
+    assert shown["relative change of H(e_j)"].tolist() == [8.0, 28.0] and "data_path" not in shown
+    paths = data_path_comparison(pd.DataFrame([
+        {"strategy": "HN-4", "init": "pytorch", "mode": "phn", "order": "interleaved", "data_path": path, "seed": seed,
+         "aca": 90.0 + seed, "forgetting": f + (path == "device")}
+        for path in ("device", "loader") for seed, f in ((0, 1.0), (1, 2.0), (2, 4.0))]))
+    sentence = data_path_sentence(paths)
+    assert sentence.startswith("Device minus loader on 3 seed-paired runs: forgetting +1.0 points (95 % interval "
+                               "[1.0, 1.0]; device 3.3 ± 1.5, loader 2.3 ± 1.5;")
+    assert sentence.endswith(", ACA +0.0 [0.0, 0.0].") and "nothing to compare" in data_path_sentence(pd.DataFrame())
+    shown = data_path_summary(paths).set_index("metric")
+    assert shown.loc["forgetting", "device - loader [95 % interval]"] == "+1.0 [1.0, 1.0]"
+    assert shown.loc["forgetting", "loader"] == "2.3 ± 1.5" and shown.loc["aca", "seeds"] == 3
+
+
+def test_a_recorded_check_loads_with_its_provenance(tmp_path):
+    _two_modes().to_csv(tmp_path / "runs.csv", index=False)
+    (tmp_path / "fidelity.json").write_text('{"command": "python benchmarks/fidelity.py --seeds 0 1", '
+                                            '"date": "2026-12-02T07:00:00+00:00", "commit": "abcdef123", '
+                                            '"plain_img_s": 150.4, "seconds": 600}')
+    recorded = load_recorded(tmp_path)
+    assert len(recorded.runs) == 8 and recorded.drift.empty and recorded.data_paths.empty
+    assert recorded.provenance() == (
+        "Recorded with `python benchmarks/fidelity.py --seeds 0 1` (10 min) on 2026-12-02 at commit `abcdef1`, "
+        "on a machine that trains the plain slim ResNet-18 at 150 img/s; files in "
+        f"`{tmp_path.name}/`.")
+    with pytest.raises(ConfigError, match=r"no recorded fidelity check in .*empty.*benchmarks/fidelity.py --out"):
+        load_recorded(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("folder", RECORDED_FIDELITY)
+def test_every_recorded_check_the_book_renders_is_committed_with_its_command(folder):
+    recorded = load_recorded(folder)
+    assert recorded.meta.get("command", "").startswith("python benchmarks/fidelity.py")
+    assert recorded.meta.get("plain_img_s", 0) > 0 and recorded.meta.get("finished") is True
+    assert (recorded.folder / "README.md").is_file()
+    assert set(recorded.runs.seed) and recorded.runs.aca.between(0, 100).all()
 
 
 def test_drift_rows_pair_drift_with_accuracy_lost():
