@@ -189,3 +189,16 @@ def test_hn4_hardly_forgets_on_three_seeds(tmp_path):
     assert len(runs) == 3, report
     assert runs.aca.mean() >= 87.0, f"mean ACA {runs.aca.mean():.1f} < 87 ({report})"
     assert runs.forgetting.max() <= 5.0, f"a seed forgets more than 5 points ({report})"
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="needs apt-get install dataset-fashion-mnist")
+def test_the_fidelity_command_records_what_the_chapter_reads(tmp_path):
+    from benchmarks.fidelity import main
+
+    args = ["--strategies", "HN-4", "--modes", "phn", "--seeds", "0", "--epochs", "1", "--max-per-class", "8",
+            "--out", str(tmp_path), "--no-progress"]
+    main(args)
+    recorded = load_recorded(tmp_path)
+    assert recorded.meta["command"] == "python benchmarks/fidelity.py " + " ".join(args)
+    assert recorded.meta["finished"] is True and recorded.meta["runs"] == 1 and recorded.meta["plain_img_s"] > 0
+    assert check_against_authors(recorded.runs).strategy.tolist() == ["HN-4"]
