@@ -336,6 +336,25 @@ def check_against_authors(runs: pd.DataFrame) -> pd.DataFrame:
                   "max_forgetting", "authors_aca", "aca_gap"]].reset_index(drop=True)
 
 
+HEADERS = {"strategy": "model", "data_path": "data path", "aca": "ACA", "learning_accuracy": "learning acc.",
+           "max_forgetting": "worst", "authors_aca": "authors' ACA", "aca_gap": "gap"}
+TABLE_STYLE = [{"selector": "", "props": "border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em;"},
+               {"selector": "th, td", "props": "padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left;"}]
+
+
+def for_display(table: pd.DataFrame, labels: Sequence[str] = ("init", "mode", "data_path")) -> Any:
+    """A table of this module as the book shows it (a pandas Styler, no index): the ``labels``
+    columns that hold one value are dropped (the section says it), mode and test order share a
+    column, headers are words, and "mean ± std" cells do not wrap."""
+    shown = table.drop(columns=[c for c in labels if c in table and table[c].nunique() <= 1])
+    if {"mode", "order"} <= set(shown):  # one column for both: the table must fit the page
+        shown = shown.assign(order=shown["mode"] + ", " + shown["order"]).drop(columns="mode")
+        shown = shown.rename(columns={"order": "mode, test order"})
+    shown = shown.rename(columns=HEADERS).replace(r" ± ", "\u00a0±\u00a0", regex=True)
+    return (shown.style.hide(axis="index").set_table_styles(TABLE_STYLE)
+            .format(lambda v: f"{v:g}" if isinstance(v, float) else v, na_rep=""))
+
+
 def mean_of(runs: pd.DataFrame, metric: str, **labels: Any) -> float:
     """The mean of ``metric`` over the rows of ``runs`` matching every label (e.g. strategy="HN-4",
     mode="phn", order="interleaved"); NaN if none match. For prose computed from a recorded check."""
@@ -447,6 +466,7 @@ def data_path_sentence(paths: pd.DataFrame) -> str:
 
 __all__ = [
     "EPOCHS", "FIXED_STREAM", "MODES", "RECORDED_FIDELITY", "STRATEGIES", "FidelityRun", "RecordedFidelity",
-    "agreement", "check_against_authors", "data_path_comparison", "data_path_sentence", "data_path_summary", "drift_summary", "drift_rows", "drift_table", "fidelity_config", "fidelity_plan",
-    "fidelity_table", "init_effect", "load_recorded", "mean_of", "run_fidelity", "run_quick",
+    "agreement", "check_against_authors", "data_path_comparison", "data_path_sentence", "data_path_summary",
+    "drift_rows", "drift_summary", "drift_table", "fidelity_config", "fidelity_plan", "fidelity_table", "for_display",
+    "init_effect", "load_recorded", "mean_of", "run_fidelity", "run_quick",
 ]

@@ -13,7 +13,8 @@ from phn.config import ConfigError
 from phn.experiments.fidelity import (
     RECORDED_FIDELITY, agreement, check_against_authors, data_path_comparison, data_path_sentence, data_path_summary,
     drift_rows,
-    drift_summary, fidelity_config, fidelity_plan, fidelity_table, init_effect, load_recorded, mean_of, run_fidelity,
+    drift_summary, fidelity_config, fidelity_plan, fidelity_table, for_display, init_effect, load_recorded, mean_of,
+    run_fidelity,
 )
 from phn.reference import authors_release_fashionmnist
 from phn.results import Results
@@ -99,6 +100,12 @@ def test_the_books_check_shows_phns_mode_once_and_each_authors_order():
     sorted_row = table.iloc[2]
     assert sorted_row.aca == "61.0 ± 1.4" and sorted_row.authors_aca == 60.5 and sorted_row.aca_gap == 0.5
     assert table.iloc[0].authors_aca == 90.0  # phn's mode against their interleaved (index) evaluation
+    shown = for_display(table)
+    assert list(shown.data.columns) == ["model", "mode, test order", "seeds", "ACA", "learning acc.", "forgetting",
+                                        "worst", "authors' ACA", "gap"]  # one init, one data path
+    assert shown.data["mode, test order"].tolist() == ["phn, any", "authors, index", "authors, sorted"]
+    html = shown.to_html()
+    assert "91.0\u00a0±\u00a01.4" in html and ">90</td>" in html and "row_heading" not in html
 
 
 def test_prose_numbers_come_from_the_runs():
