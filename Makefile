@@ -27,14 +27,20 @@ PROFILE_STAMP := book/executed/.profile-$(PROFILE)
 SEEDS ?= [3, 4, 5]
 SECOND := runs/second-seeds
 SECTIONS := freeze noise benchmarks ablations cosine
+# The ledger page compares the book with this machine's second seed set or, without one, with a second
+# set recorded in benchmarks/results/ (`make record-second-seeds`): a seed set of every chapter takes
+# hours, so the two may come from different sessions.
+RECORDED_SECOND := benchmarks/results/ledger-$(PROFILE)-seeds-$(shell echo '$(SEEDS)' | tr -cs '0-9' '-' | sed 's/^-//;s/-$$//')
+COMPARE = $(or $(if $(wildcard $(SECOND)/*.claims.json),$(SECOND)),$(if $(wildcard $(RECORDED_SECOND)/*.claims.json),$(RECORDED_SECOND)))
 
-.PHONY: help venv data assets notebooks book test clean second-seeds
+.PHONY: help venv data assets notebooks book test clean second-seeds record-ledger record-second-seeds
 
 help:
 	@echo "make book   build the book (book/_build/html) on the offline default configuration"
 	@echo "            (PROFILE=smoke|cpu|gpu|paper chooses every chapter's sizes; default cpu)"
 	@echo "make test   run the test suite, notebook smoke runs included"
 	@echo "make second-seeds   the section chapters again on SEEDS (default [3, 4, 5]) for the ledger's comparison"
+	@echo "make record-ledger, make record-second-seeds   keep a build's ledger in benchmarks/results/ for later sessions"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo 'make: could not create $(VENV); on Debian: apt-get install python3-venv' >&2; exit 1; }
@@ -76,7 +82,7 @@ assets: $(MATHJAX)
 book/executed/%.ipynb: notebooks/%.ipynb $(STAMP) $(PROFILE_STAMP) $(shell find phn -name '*.py')
 	@mkdir -p book/executed
 	$(PY) -m phn notebook --cwd notebooks $< $@ $(if $(filter $*,$(PROFILED)),-p profile $(PROFILE)) \
-	  $(if $(and $(filter ledger,$*),$(wildcard $(SECOND)/*.claims.json)),-p compare_dir ../$(SECOND))
+	  $(if $(and $(filter ledger,$*),$(COMPARE)),-p compare_dir $(abspath $(COMPARE)))
 
 # Executed notebooks of another profile are out of date: the stamp names the profile they ran at.
 $(PROFILE_STAMP):
@@ -98,6 +104,15 @@ second-seeds: venv data
 	for nb in $(SECTIONS); do \
 	  $(PY) -m phn notebook --cwd notebooks notebooks/$$nb.ipynb $(SECOND)/$$nb.ipynb -p profile $(PROFILE) -p seeds '$(SEEDS)'; \
 	done
+
+# Keep a build's ledger for later sessions (benchmarks/record_ledger.py writes benchmarks/results/
+# ledger-PROFILE-seeds-...): the book's seeds after `make book`, the second set after `make second-seeds`.
+record-ledger: venv
+	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims book/executed --command 'make book PROFILE=$(PROFILE)'
+
+record-second-seeds: venv
+	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims $(SECOND) --seeds '$(SEEDS)' \
+	  --command "make second-seeds PROFILE=$(PROFILE) SEEDS='$(SEEDS)'" --out $(RECORDED_SECOND)
 
 notebooks: $(EXECUTED)
 

@@ -30,13 +30,17 @@ import datetime
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
+
+from phn.machine import REFERENCE_IMG_S, scaled_minutes, speed_line
+from phn.notebooks import durations
+from phn.provenance import code_provenance
 
 Verdict = Literal["holds", "holds qualitatively", "does not hold at this scale", "inconclusive", "not measured"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)
@@ -157,11 +161,13 @@ def claims_directory() -> Path:
 
 
 def record(notebook: str, findings: Sequence[Finding], path: str | os.PathLike | None = None) -> Path:
-    """Write ``findings`` of ``notebook`` as JSON (atomically) and return the file's path."""
+    """Write ``findings`` of ``notebook`` as JSON (atomically) and return the file's path. The file also
+    names the code that measured them (``"code"``: :func:`phn.provenance.code_provenance`), so two
+    ledgers from different builds can say whether they ran the same training code."""
     target = Path(path) if path is not None else claims_path(notebook)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {"notebook": notebook, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "findings": [dataclasses.asdict(f) for f in findings]}
+               "code": code_provenance(), "findings": [dataclasses.asdict(f) for f in findings]}
     partial = target.with_name(target.name + ".tmp")
     partial.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
     os.replace(partial, target)
@@ -170,19 +176,110 @@ def record(notebook: str, findings: Sequence[Finding], path: str | os.PathLike |
 
 def load_findings(directory: str | os.PathLike) -> pd.DataFrame:
     """Every finding in ``directory/*.claims.json``: columns claim, ours, verdict, configuration,
-    notebook, written, file. A file that is not a claims file is named in the error."""
+    notebook, written, file, phn_sha256 and git_commit (the code that recorded it; None for files
+    written before claims named their code). A file that is not a claims file is named in the error."""
     rows = []
-    for file in sorted(p for p in Path(directory).glob(f"*{SUFFIX}") if not p.name.endswith(f".partial{SUFFIX}")):
+    for file in claims_files(directory):
         try:
             payload = json.loads(file.read_text())
+            code = payload.get("code") or {}
             for values in payload["findings"]:
                 finding = Finding(**values)
                 rows.append({**dataclasses.asdict(finding), "notebook": payload["notebook"],
-                             "written": payload["written"], "file": file.name})
-        except (ValueError, KeyError, TypeError) as err:
+                             "written": payload["written"], "file": file.name,
+                             "phn_sha256": code.get("phn_sha256"), "git_commit": code.get("git_commit")})
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"{file}: not a claims file written by phn.ledger.record ({err})") from err
-    columns = ["claim", "ours", "verdict", "configuration", "notebook", "written", "file"]
+    columns = ["claim", "ours", "verdict", "configuration", "notebook", "written", "file", "phn_sha256", "git_commit"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def claims_files(directory: str | os.PathLike) -> list[Path]:
+    """The claims files of ``directory`` (``*.claims.json``), sorted; a failed run's
+    ``*.partial.claims.json`` left out."""
+    return sorted(p for p in Path(directory).glob(f"*{SUFFIX}") if not p.name.endswith(f".partial{SUFFIX}"))
+
+
+BUILD_FILE = "build.json"
+
+
+def code_versions(directory: str | os.PathLike) -> dict[str, set[str]]:
+    """Which code wrote the claims of ``directory``: ``{"phn_sha256": {...}, "git_commit": {...}}``, the
+    fingerprints (:func:`phn.provenance.source_fingerprint`) and commits named by its claims files, or,
+    for files written before claims named their code, by the folder's recorded ``build.json``
+    (``benchmarks/record_ledger.py``). Empty sets: unknown."""
+    versions: dict[str, set[str]] = {"phn_sha256": set(), "git_commit": set()}
+    sources = [json.loads(f.read_text()).get("code") for f in claims_files(directory)]
+    build = Path(directory) / BUILD_FILE
+    if build.is_file():
+        sources.append(json.loads(build.read_text()).get("code"))
+    for code in sources:
+        for key in versions:
+            if code and code.get(key):
+                versions[key].add(code[key])
+    return versions
+
+
+def recorded_build(directory: str | os.PathLike) -> dict | None:
+    """The ``build.json`` that ``benchmarks/record_ledger.py`` wrote into ``directory``, or None."""
+    build = Path(directory) / BUILD_FILE
+    return json.loads(build.read_text()) if build.is_file() else None
+
+
+def build_times(directory: str | os.PathLike, measure_img_s: Callable[[], float]) -> tuple[pd.DataFrame, str]:
+    """How long each notebook of the build in ``directory`` ran, and one sentence naming the machine.
+
+    The minutes are papermill's record in the executed notebooks of ``directory``; for a recorded
+    ledger without them, its ``build.json``. Every time is put beside the speed of the machine that
+    ran it: ``measure_img_s()`` (e.g. :func:`phn.machine.plain_images_per_second`, called only for a
+    build of this machine) or the img/s recorded with the build.
+
+    Returns:
+        A table (notebook, minutes, minutes at 600 img/s, parameters; empty when nothing is known) and
+        the sentence (the total and the machine; empty with the table).
+    """
+    times, build = durations(directory), recorded_build(directory)
+    recorded = times.empty and build is not None and bool(build.get("minutes"))
+    if recorded:
+        times = pd.DataFrame({"notebook": list(build["minutes"]), "minutes": list(build["minutes"].values()),
+                              "parameters": "", "finished": None})
+    if times.empty:
+        return times[["notebook", "minutes", "parameters"]], ""
+    img_s = float(build["plain_img_s"]) if recorded else measure_img_s()
+    shown = times[["notebook", "minutes", "parameters"]].assign(**{
+        f"minutes at {REFERENCE_IMG_S:.0f} img/s": scaled_minutes(times.minutes, img_s)})
+    total = times.minutes.sum()
+    head = (f"Total: **{total:.1f} minutes** ({scaled_minutes(total, img_s):.1f} at {REFERENCE_IMG_S:.0f} img/s)")
+    if recorded:
+        commit = (build.get("code") or {}).get("git_commit") or "unknown"
+        machine = (f"recorded with `{build['command']}` on {str(build.get('recorded', ''))[:10]} at commit "
+                   f"`{commit[:7]}`, on a machine that trained the plain slim ResNet-18 at {img_s:,.0f} img/s")
+    else:
+        machine = speed_line(img_s)
+    return shown, f"{head}; {machine}."
+
+
+def same_code_sentence(first: str | os.PathLike, second: str | os.PathLike) -> str:
+    """One sentence for a page that compares two ledgers: whether both seed sets were measured by the
+    same training code (the same :func:`phn.provenance.source_fingerprint`, the cache key's code part),
+    naming the fingerprints and commits."""
+    a, b = code_versions(first), code_versions(second)
+
+    def named(v: dict[str, set[str]]) -> str:
+        shas = ", ".join(sorted(s[:12] for s in v["phn_sha256"])) or "unknown"
+        commits = ", ".join(sorted(c[:7] for c in v["git_commit"]))
+        return f"phn sha256 {shas}" + (f", commit {commits}" if commits else "")
+
+    if not a["phn_sha256"] or not b["phn_sha256"]:
+        return (f"The training code of one seed set is not recorded (first: {named(a)}; second: {named(b)}): "
+                "the two may differ by more than their seeds.")
+    if len(a["phn_sha256"] | b["phn_sha256"]) == 1:
+        commits = [", ".join(sorted(c[:7] for c in v["git_commit"])) or "unknown" for v in (a, b)]
+        commits = commits[:1] if commits[0] == commits[1] else commits
+        return (f"Both seed sets ran on the same training code (phn sha256 {next(iter(a['phn_sha256']))[:12]}; "
+                f"commit {' and '.join(commits)}).")
+    return (f"The seed sets ran on different training code (first: {named(a)}; second: {named(b)}): they differ "
+            "by more than their seeds, and a changed verdict may come from the code.")
 
 
 def ledger_table(directory: str | os.PathLike, claims: Iterable[Claim] = CLAIMS) -> pd.DataFrame:
@@ -600,7 +697,8 @@ def judge(claim: str, specs: Sequence[tuple[str, str, str, str]], table: pd.Data
 
 __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
-    "load_findings", "record", "verdict_counts",
+    "load_findings", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
+    "same_code_sentence",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "unconverged", "verdict_changes", "verdict_of",
 ]

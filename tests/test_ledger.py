@@ -260,3 +260,43 @@ def test_two_ledgers_side_by_side_name_flips_and_changes():
     changes = verdict_changes(first, second).set_index("claim")
     assert changes.change.to_dict() == {"a": "same", "b": "changed", "c": "flip", "d": "changed"}
     assert changes.loc["b", "second_ours"] == "b holds qualitatively"
+
+
+def test_claims_name_the_code_that_measured_them(tmp_path):
+    from phn.provenance import source_fingerprint
+
+    record("noise", [Finding("4.2-noise", "x", "inconclusive", "profile cpu")], path=tmp_path / "noise.claims.json")
+    findings = load_findings(tmp_path)
+    assert findings.phn_sha256.tolist() == [source_fingerprint()]
+    assert ledger.code_versions(tmp_path)["phn_sha256"] == {source_fingerprint()}
+
+
+def _claims_file(directory, notebook, sha, commit):
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {"notebook": notebook, "written": "2026-12-02T00:00:00+00:00",
+               "findings": [{"claim": "figure12-cosine", "ours": "negative", "verdict": "holds qualitatively",
+                             "configuration": "profile cpu"}]}
+    if sha is not None:
+        payload["code"] = {"phn_sha256": sha, "git_commit": commit, "git_dirty": False}
+    (directory / f"{notebook}.claims.json").write_text(json.dumps(payload))
+
+
+def test_two_seed_sets_say_whether_they_ran_the_same_training_code(tmp_path):
+    a, b, c, old = tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "old"
+    _claims_file(a, "cosine", "1" * 64, "aaaaaaa" + "0" * 33)
+    _claims_file(b, "cosine", "1" * 64, "bbbbbbb" + "0" * 33)
+    _claims_file(c, "cosine", "2" * 64, "ccccccc" + "0" * 33)
+    _claims_file(old, "cosine", None, None)  # written before claims named their code
+    same = ledger.same_code_sentence(a, b)
+    assert same.startswith("Both seed sets ran on the same training code") and "111111111111" in same
+    assert "aaaaaaa" in same and "bbbbbbb" in same
+    different = ledger.same_code_sentence(a, c)
+    assert "different training code" in different and "222222222222" in different
+    assert "not recorded" in ledger.same_code_sentence(a, old)
+    assert load_findings(old).phn_sha256.isna().all()
+    # A recorded folder's build.json names the code of files that do not (benchmarks/record_ledger.py).
+    (old / ledger.BUILD_FILE).write_text(json.dumps({"code": {"phn_sha256": "1" * 64, "git_commit": "d" * 40}}))
+    assert ledger.code_versions(old) == {"phn_sha256": {"1" * 64}, "git_commit": {"d" * 40}}
+    assert ledger.same_code_sentence(a, old).startswith("Both seed sets ran on the same training code")
+    _claims_file(old, "noise", "2" * 64, "e" * 40)  # a folder of mixed code is not one version
+    assert "different training code" in ledger.same_code_sentence(a, old)
