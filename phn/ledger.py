@@ -594,11 +594,15 @@ def findings_markdown(findings: Sequence[Finding]) -> str:
                      for f in findings)
 
 
+# Fixed column widths, so the table fits the book's text column (long intervals wrap inside their cell).
 LEDGER_CSS = """<style>
-table.phn-ledger { border-collapse: collapse; font-size: 0.85em; width: 100%; }
+table.phn-ledger { border-collapse: collapse; font-size: 0.85em; width: 100%; table-layout: fixed; }
 table.phn-ledger th, table.phn-ledger td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left;
-  vertical-align: top; }
-table.phn-ledger td:nth-child(5) { white-space: nowrap; font-weight: 600; }
+  vertical-align: top; overflow-wrap: break-word; }
+table.phn-ledger th:nth-child(1) { width: 10%; } table.phn-ledger th:nth-child(2) { width: 17%; }
+table.phn-ledger th:nth-child(3) { width: 16%; } table.phn-ledger th:nth-child(4) { width: 28%; }
+table.phn-ledger th:nth-child(5) { width: 14%; } table.phn-ledger th:nth-child(6) { width: 15%; }
+table.phn-ledger td:nth-child(5) { font-weight: 600; }
 </style>
 """
 

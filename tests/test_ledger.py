@@ -300,3 +300,13 @@ def test_two_seed_sets_say_whether_they_ran_the_same_training_code(tmp_path):
     assert ledger.same_code_sentence(a, old).startswith("Both seed sets ran on the same training code")
     _claims_file(old, "noise", "2" * 64, "e" * 40)  # a folder of mixed code is not one version
     assert "different training code" in ledger.same_code_sentence(a, old)
+
+
+def test_the_ledger_table_fits_the_text_column():
+    """The book's text column is narrower than the ledger's natural width: without fixed column widths
+    the Configuration column ran off the page (seen in a screenshot). The widths add up to the table."""
+    import re
+
+    widths = [int(w) for w in re.findall(r"th:nth-child\(\d\) \{ width: (\d+)%; \}", ledger.LEDGER_CSS)]
+    assert "table-layout: fixed" in ledger.LEDGER_CSS and len(widths) == 6 and sum(widths) == 100
+    assert "nowrap" not in ledger.LEDGER_CSS
