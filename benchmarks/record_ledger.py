@@ -19,7 +19,6 @@ It copies every ``*.claims.json`` of ``--claims`` and writes
   each notebook's minutes (papermill's record) beside the minutes at 600 img/s, and the date;
 - ``ledger.csv``: the ledger's rows (where, claim, verdict, ours, configuration).
 
-Only stable ``phn`` functions are used, so it also records builds of older checkouts.
 """
 
 from __future__ import annotations
@@ -32,13 +31,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from phn.ledger import ledger_table
+from phn.ledger import BUILD_FILE, SUFFIX, claims_files, ledger_table
 from phn.machine import plain_images_per_second, scaled_minutes
 from phn.notebooks import durations
 from phn.profiles import PROFILES
 from phn.provenance import REPO_DIR, code_provenance
 
-SUFFIX = ".claims.json"
 RESULTS = REPO_DIR / "benchmarks" / "results"
 
 
@@ -82,8 +80,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def record(args: argparse.Namespace) -> Path:
-    """Copy the claims and write ``build.json`` and ``ledger.csv`` into ``args.out``; return it."""
-    files = sorted(p for p in args.claims.glob(f"*{SUFFIX}") if not p.name.endswith(f".partial{SUFFIX}"))
+    """Copy the claims and write ``build.json`` (:data:`phn.ledger.BUILD_FILE`) and ``ledger.csv`` into ``args.out``; return it."""
+    files = claims_files(args.claims)
     if not files:
         raise SystemExit(f"record_ledger: no *{SUFFIX} in {args.claims}: build the book (or make second-seeds) first")
     if args.out.exists() and not args.overwrite:
@@ -106,7 +104,7 @@ def record(args: argparse.Namespace) -> Path:
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
     }
-    (args.out / "build.json").write_text(json.dumps(build, indent=1) + "\n")
+    (args.out / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n")
     table = ledger_table(args.out)
     table[["where", "claim", "verdict", "ours", "configuration"]].to_csv(args.out / "ledger.csv", index=False)
     return args.out

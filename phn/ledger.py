@@ -210,9 +210,9 @@ def code_versions(directory: str | os.PathLike) -> dict[str, set[str]]:
     (``benchmarks/record_ledger.py``). Empty sets: unknown."""
     versions: dict[str, set[str]] = {"phn_sha256": set(), "git_commit": set()}
     sources = [json.loads(f.read_text()).get("code") for f in claims_files(directory)]
-    build = Path(directory) / BUILD_FILE
-    if build.is_file():
-        sources.append(json.loads(build.read_text()).get("code"))
+    build = recorded_build(directory)
+    if build is not None:
+        sources.append(build.get("code"))
     for code in sources:
         for key in versions:
             if code and code.get(key):
@@ -242,7 +242,7 @@ def build_times(directory: str | os.PathLike, measure_img_s: Callable[[], float]
     recorded = times.empty and build is not None and bool(build.get("minutes"))
     if recorded:
         times = pd.DataFrame({"notebook": list(build["minutes"]), "minutes": list(build["minutes"].values()),
-                              "parameters": "", "finished": None})
+                              "parameters": ""})
     if times.empty:
         return times[["notebook", "minutes", "parameters"]], ""
     img_s = float(build["plain_img_s"]) if recorded else measure_img_s()
@@ -265,18 +265,19 @@ def same_code_sentence(first: str | os.PathLike, second: str | os.PathLike) -> s
     naming the fingerprints and commits."""
     a, b = code_versions(first), code_versions(second)
 
+    def short(v: dict[str, set[str]], key: str, digits: int) -> str:
+        return ", ".join(sorted(x[:digits] for x in v[key]))
+
     def named(v: dict[str, set[str]]) -> str:
-        shas = ", ".join(sorted(s[:12] for s in v["phn_sha256"])) or "unknown"
-        commits = ", ".join(sorted(c[:7] for c in v["git_commit"]))
-        return f"phn sha256 {shas}" + (f", commit {commits}" if commits else "")
+        commits = short(v, "git_commit", 7)
+        return f"phn sha256 {short(v, 'phn_sha256', 12) or 'unknown'}" + (f", commit {commits}" if commits else "")
 
     if not a["phn_sha256"] or not b["phn_sha256"]:
         return (f"The training code of one seed set is not recorded (first: {named(a)}; second: {named(b)}): "
                 "the two may differ by more than their seeds.")
     if len(a["phn_sha256"] | b["phn_sha256"]) == 1:
-        commits = [", ".join(sorted(c[:7] for c in v["git_commit"])) or "unknown" for v in (a, b)]
-        commits = commits[:1] if commits[0] == commits[1] else commits
-        return (f"Both seed sets ran on the same training code (phn sha256 {next(iter(a['phn_sha256']))[:12]}; "
+        commits = list(dict.fromkeys(short(v, "git_commit", 7) or "unknown" for v in (a, b)))  # once if the same
+        return (f"Both seed sets ran on the same training code (phn sha256 {short(a, 'phn_sha256', 12)}; "
                 f"commit {' and '.join(commits)}).")
     return (f"The seed sets ran on different training code (first: {named(a)}; second: {named(b)}): they differ "
             "by more than their seeds, and a changed verdict may come from the code.")
