@@ -57,7 +57,7 @@ class EWC(Naive):
         fisher = {n: torch.zeros_like(p) for n, p in self.model.named_parameters()}
         batches = 0
         for x, y in self.loader(dataset):
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = self.as_input(x), y.to(self.device)
             self.model.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp):
                 loss = F.cross_entropy(full_precision(self.model(x, task_id)), y)

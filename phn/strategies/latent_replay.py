@@ -136,7 +136,7 @@ class LatentReplay(Naive):
             return None
         self.prefix.eval()
         with autocast(self.device, self.amp):
-            return self.prefix(x)
+            return self.prefix(self.as_input(x))
 
     @torch.no_grad()
     def predict_latent(self, z: torch.Tensor, task_id: int) -> torch.Tensor:
@@ -152,7 +152,7 @@ class LatentReplay(Naive):
                 # experience 1 is then the same at every freeze depth (with c = 0), so a depth sweep can
                 # train experience 1 once (``phn.train.run(start_from=...)``)
                 with autocast(self.device, self.amp):
-                    recalibrate_bn_(self.model, (x.to(self.device) for x, _ in self.loader(experience.train)))
+                    recalibrate_bn_(self.model, (self.as_input(x) for x, _ in self.loader(experience.train)))
             freeze_(self.prefix)
             self.frozen = True
         if self.replay_coef > 0:  # c = 0: nothing is ever replayed, so nothing is stored
@@ -175,7 +175,7 @@ class LatentReplay(Naive):
         if not index:
             return
         subset = torch.utils.data.Subset(experience.train, index)
-        latents = [full_precision(self.frozen_latents(x.to(self.device))).cpu() for x, _ in self.loader(subset)]
+        latents = [full_precision(self.frozen_latents(x)).cpu() for x, _ in self.loader(subset)]
         self.buffer.add(torch.cat(latents), local[index], torch.full((len(index),), experience.task_id), classes[index])
 
     def stored_floats(self) -> int:

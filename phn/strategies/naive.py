@@ -31,19 +31,32 @@ class Naive(Strategy):
         batch_size: batch size of the passes a strategy makes over an experience on its own
             (EWC's Fisher, latent replay's buffer).
         amp: bf16 autocast on CUDA.
+        channels_last: channels-last weights and activations, as PartialHN (a speed lever, opt-in
+            until the fidelity seeds are measured with it: it is not bit-identical to contiguous
+            tensors, convolutions sum in another order). Measured by
+            ``benchmarks/engine_speed.py --strategy ...`` (``benchmarks/results/baseline-levers``).
+        fused_adam: Adam as one fused kernel, as PartialHN (opt-in for the same reason: not
+            bit-identical to PyTorch's default Adam kernel). Both off: the numbers of earlier releases.
     """
 
     name = "naive"
 
     def __init__(self, num_tasks: int, num_classes: int, model_cfg: ModelConfig | None = None, lr: float = 1e-3,
-                 device: torch.device | str = "cpu", batch_size: int = 64, amp: bool = True, seed: int = 0) -> None:
+                 device: torch.device | str = "cpu", batch_size: int = 64, amp: bool = True, seed: int = 0,
+                 channels_last: bool = False, fused_adam: bool = False) -> None:
         super().__init__(num_tasks, num_classes, device)
         self.model_cfg = model_cfg or ModelConfig()
-        self.model = SlimResNet18(num_classes, num_tasks, self.model_cfg.nf, self.model_cfg.prefix_norm).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = SlimResNet18(num_classes, num_tasks, self.model_cfg.nf, self.model_cfg.prefix_norm).to(
+            self.device, memory_format=self.memory_format)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, fused=True if fused_adam else None)
         self.batch_size = batch_size
         self.amp = amp and self.device.type == "cuda"
         self.generator = torch.Generator().manual_seed(seed)
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Images x (B, 3, H, W) on the strategy's device, in its memory format."""
+        return x.to(self.device, memory_format=self.memory_format)
 
     # ---- hooks for subclasses -------------------------------------------------------------------
     def penalty(self) -> torch.Tensor | None:
@@ -56,7 +69,7 @@ class Naive(Strategy):
     def loss(self, x: torch.Tensor, y: torch.Tensor, task_id: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Cross-entropy of head ``task_id`` on (x, y). x: (B, 3, H, W), y: (B,)."""
         with autocast(self.device, self.amp):
-            ce = F.cross_entropy(full_precision(self.model(x, task_id)), y)
+            ce = F.cross_entropy(full_precision(self.model(self.as_input(x), task_id)), y)
         return ce, {"ce": ce.item()}
 
     # ---- Strategy interface ---------------------------------------------------------------------
@@ -76,7 +89,7 @@ class Naive(Strategy):
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
         self.model.eval()
         with autocast(self.device, self.amp):
-            return full_precision(self.model(x, task_id))
+            return full_precision(self.model(self.as_input(x), task_id))
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model}

@@ -149,3 +149,91 @@ def test_state_dict_round_trip_gives_identical_predictions(cls):
     _train(a, stream[1], steps=1)
     _train(b, stream[1], steps=1)
     assert torch.equal(a.predict(x, 1), b.predict(x, 1))
+
+
+# ---- speed levers: channels-last tensors and fused Adam (as PartialHN; opt-in here) ---------------------------
+def _after_one_experience(cls, channels_last, fused_adam, **kwargs):
+    """A strategy trained on experience 1 of the tiny stream (seeded), and experience 2."""
+    torch.manual_seed(0)
+    stream = tiny_stream(2)
+    strategy = cls(2, 2, batch_size=16, channels_last=channels_last, fused_adam=fused_adam, **kwargs)
+    _train(strategy, stream[0], steps=1)
+    return strategy, stream[1]
+
+
+LEVER_CASES = [(Naive, {}), (EWC, {"ewc_lambda": 100.0}),
+               (LatentReplay, {"model_cfg": ModelConfig(freeze_depth=2), "buffer_size": 8})]
+
+
+@pytest.mark.parametrize("cls, kwargs", LEVER_CASES)
+def test_baselines_speed_levers_switch_on_and_are_off_by_default(cls, kwargs):
+    """Channels-last tensors and fused Adam are opt-in (not bit-identical: the fidelity seeds decide)."""
+    strategy = cls(2, 2, channels_last=True, fused_adam=True, **kwargs)
+    convs = [m.weight for m in strategy.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert all(not w.is_contiguous() for w in convs if w.shape[-1] > 1)  # 1 x 1 kernels are both
+    assert strategy.optimizer.param_groups[0]["fused"]
+    plain = cls(2, 2, **kwargs)
+    assert all(m.weight.is_contiguous() for m in plain.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert not plain.optimizer.param_groups[0]["fused"]
+
+
+@pytest.mark.parametrize("cls, kwargs", LEVER_CASES)
+def test_channels_last_computes_the_same_loss_and_gradients_up_to_rounding(cls, kwargs):
+    """At the same state after experience 1 (EWC's penalty, LR-k's frozen prefix and replay buffer
+    active), experience 2's loss and every gradient agree with contiguous tensors to float32 rounding
+    (another summation order)."""
+    trained, experience = _after_one_experience(cls, True, False, **kwargs)
+    plain = cls(2, 2, batch_size=16, channels_last=False, fused_adam=False, **kwargs)
+    plain.load_state_dict(trained.state_dict())  # the same values in contiguous tensors
+    assert all(m.weight.is_contiguous() for m in plain.model.modules() if isinstance(m, torch.nn.Conv2d))
+    x, y = next(iter(torch.utils.data.DataLoader(experience.train, batch_size=16)))
+    results = []
+    for strategy in (trained, plain):
+        strategy.begin_experience(experience)
+        strategy.set_train_mode()
+        strategy.generator.manual_seed(1)  # the same replay sample
+        loss, _ = strategy.loss(x, y, experience.task_id)
+        extra = strategy.penalty()
+        loss = loss if extra is None else loss + extra
+        strategy.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in strategy.model.parameters()]))
+    (loss_cl, grads_cl), (loss_plain, grads_plain) = results
+    torch.testing.assert_close(loss_cl, loss_plain, rtol=1e-5, atol=1e-6)
+    for g_cl, g_plain in zip(grads_cl, grads_plain):
+        assert (g_cl is None) == (g_plain is None)
+        if g_cl is not None:
+            torch.testing.assert_close(g_cl, g_plain, rtol=1e-3, atol=1e-5)
+
+
+def test_fused_adam_takes_the_foreach_step_up_to_rounding():
+    fused, plain = (Naive(1, 2, channels_last=False, fused_adam=f) for f in (True, False))
+    plain.model.load_state_dict(fused.model.state_dict())
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(p.shape, generator=gen) for p in fused.model.parameters()]
+    for _ in range(3):
+        for strategy in (fused, plain):
+            for p, g in zip(strategy.model.parameters(), grads):
+                p.grad = g.clone()
+            strategy.optimizer.step()
+    for a, b in zip(fused.model.parameters(), plain.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_latent_replay_resumes_channels_last_state_exactly():
+    strategy, experience = _after_one_experience(LatentReplay, True, True, model_cfg=ModelConfig(freeze_depth=2),
+                                                 buffer_size=8)
+    _train(strategy, experience, steps=1)
+    saved = io.BytesIO()
+    torch.save(strategy.state_dict(), saved)
+    saved.seek(0)
+    resumed = LatentReplay(2, 2, batch_size=16, model_cfg=ModelConfig(freeze_depth=2), buffer_size=8,
+                           channels_last=True, fused_adam=True)
+    resumed.load_state_dict(torch.load(saved, weights_only=False))
+    assert torch.equal(resumed.buffer.latents, strategy.buffer.latents)
+    x, y = next(iter(torch.utils.data.DataLoader(experience.train, batch_size=16)))
+    for s in (strategy, resumed):
+        s.generator.manual_seed(2)
+    assert strategy.train_step(x, y, 1) == resumed.train_step(x, y, 1)  # bit-identical after a resume
+    torch.testing.assert_close(resumed.predict(x, 0), strategy.predict(x, 0), rtol=0, atol=0)
