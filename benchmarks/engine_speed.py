@@ -4,8 +4,9 @@ Measures steps of a later experience: ``--old-tasks`` experiences (default 1) ar
 step each and recorded first, so the prefix is frozen and the regulariser (Eq. 7, over
 min(old_tasks, 20) earlier tasks per step) and the look-ahead step are active. ``--strategy`` times
 the baselines the same way (Naive, EWC with its penalty, LR-k with a frozen prefix and a replay
-buffer), by default without the speed levers (their default), with ``--levers`` with channels-last
-tensors and fused Adam.
+buffer), by default without the speed levers (``channels_last=False, fused_adam=False``: the
+baselines before 2026-12-04), with ``--levers`` with channels-last tensors and fused Adam (``Naive``'s
+default since).
 
 Examples:
     .venv/bin/python benchmarks/engine_speed.py --freeze-depth 4 2 0 --batch-size 64 128 --threads 2

@@ -31,19 +31,19 @@ class Naive(Strategy):
         batch_size: batch size of the passes a strategy makes over an experience on its own
             (EWC's Fisher, latent replay's buffer).
         amp: bf16 autocast on CUDA.
-        channels_last: channels-last weights and activations, as PartialHN (a speed lever, opt-in
-            until the fidelity seeds are measured with it: it is not bit-identical to contiguous
-            tensors, convolutions sum in another order). Measured by
-            ``benchmarks/engine_speed.py --strategy ...`` (``benchmarks/results/baseline-levers``).
-        fused_adam: Adam as one fused kernel, as PartialHN (opt-in for the same reason: not
-            bit-identical to PyTorch's default Adam kernel). Both off: the numbers of earlier releases.
+        channels_last: channels-last weights and activations, as PartialHN (default: a speed lever,
+            1.04-1.71x per step on a 2-core CPU, ``benchmarks/engine_speed.py --strategy ...``). Not
+            bit-identical to contiguous tensors (convolutions sum in another order); Naive's fidelity
+            seeds with both levers off and on are in ``benchmarks/results/baseline-levers``.
+        fused_adam: Adam as one fused kernel, as PartialHN (default; not bit-identical to PyTorch's
+            default Adam kernel either). Both False: the numbers of releases before the levers.
     """
 
     name = "naive"
 
     def __init__(self, num_tasks: int, num_classes: int, model_cfg: ModelConfig | None = None, lr: float = 1e-3,
                  device: torch.device | str = "cpu", batch_size: int = 64, amp: bool = True, seed: int = 0,
-                 channels_last: bool = False, fused_adam: bool = False) -> None:
+                 channels_last: bool = True, fused_adam: bool = True) -> None:
         super().__init__(num_tasks, num_classes, device)
         self.model_cfg = model_cfg or ModelConfig()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

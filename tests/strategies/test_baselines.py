@@ -151,7 +151,7 @@ def test_state_dict_round_trip_gives_identical_predictions(cls):
     assert torch.equal(a.predict(x, 1), b.predict(x, 1))
 
 
-# ---- speed levers: channels-last tensors and fused Adam (as PartialHN; opt-in here) ---------------------------
+# ---- speed levers: channels-last tensors and fused Adam (as PartialHN; on by default) ---------------------------
 def _after_one_experience(cls, channels_last, fused_adam, **kwargs):
     """A strategy trained on experience 1 of the tiny stream (seeded), and experience 2."""
     torch.manual_seed(0)
@@ -165,17 +165,36 @@ LEVER_CASES = [(Naive, {}), (EWC, {"ewc_lambda": 100.0}),
                (LatentReplay, {"model_cfg": ModelConfig(freeze_depth=2), "buffer_size": 8})]
 
 
-@pytest.mark.parametrize("cls, kwargs", LEVER_CASES)
-def test_baselines_speed_levers_switch_on_and_are_off_by_default(cls, kwargs):
-    """Channels-last tensors and fused Adam are opt-in (not bit-identical: the fidelity seeds decide)."""
-    strategy = cls(2, 2, channels_last=True, fused_adam=True, **kwargs)
+def _uses_levers(strategy) -> bool:
     convs = [m.weight for m in strategy.model.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert convs
+    if all(w.is_contiguous() for w in convs):
+        assert not strategy.optimizer.param_groups[0]["fused"]
+        return False
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
     assert all(not w.is_contiguous() for w in convs if w.shape[-1] > 1)  # 1 x 1 kernels are both
     assert strategy.optimizer.param_groups[0]["fused"]
-    plain = cls(2, 2, **kwargs)
-    assert all(m.weight.is_contiguous() for m in plain.model.modules() if isinstance(m, torch.nn.Conv2d))
-    assert not plain.optimizer.param_groups[0]["fused"]
+    return True
+
+
+@pytest.mark.parametrize("cls, kwargs", LEVER_CASES)
+def test_baselines_speed_levers_are_on_by_default_and_switch_off(cls, kwargs):
+    """Channels-last tensors and fused Adam are the default (Naive's fidelity seeds measured with and
+    without them: benchmarks/results/baseline-levers); both False gives contiguous tensors and
+    PyTorch's default Adam, the numbers of releases before the levers."""
+    assert _uses_levers(cls(2, 2, **kwargs))
+    assert _uses_levers(cls(2, 2, channels_last=True, fused_adam=True, **kwargs))
+    assert not _uses_levers(cls(2, 2, channels_last=False, fused_adam=False, **kwargs))
+
+
+def test_make_strategy_builds_the_baselines_with_the_levers():
+    """The runner's path (phn.strategies.make_strategy) gets the default, so every chapter's baselines use it."""
+    from phn.config import StrategyConfig
+    from phn.strategies import make_strategy
+
+    for name in ("naive", "ewc", "lr"):
+        strategy = make_strategy(StrategyConfig(name=name, buffer_size=8), 2, 2, ModelConfig(freeze_depth=2))
+        assert _uses_levers(strategy)
 
 
 @pytest.mark.parametrize("cls, kwargs", LEVER_CASES)
