@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from phn.config import ModelConfig
-from phn.models.resnet import SlimResNet18
+from phn.models.resnet import SlimResNet18, recalibrate_bn_
 from phn.strategies.base import Strategy, autocast, full_precision
 
 
@@ -37,13 +37,20 @@ class Naive(Strategy):
             seeds with both levers off and on are in ``benchmarks/results/baseline-levers``.
         fused_adam: Adam as one fused kernel, as PartialHN (default; not bit-identical to PyTorch's
             default Adam kernel either). Both False: the numbers of releases before the levers.
+        recalibrate_bn: with ``prefix_norm="running"``, recompute every BN layer's running statistics
+            at the end of each experience from one pass over its training images (exact statistics
+            of the final weights, as PartialHN and LR-k do after experience 1). Without it the
+            exponential averages (momentum 0.1) can lag the weights so far that a learned experience
+            tests at chance in eval mode (measured: fidelity stream, seed 0, experience 1 at 50.2 %
+            with running statistics, 97.1 % with batch statistics, 97.3 % after recalibration).
+            False: the numbers of releases before it.
     """
 
     name = "naive"
 
     def __init__(self, num_tasks: int, num_classes: int, model_cfg: ModelConfig | None = None, lr: float = 1e-3,
                  device: torch.device | str = "cpu", batch_size: int = 64, amp: bool = True, seed: int = 0,
-                 channels_last: bool = True, fused_adam: bool = True) -> None:
+                 channels_last: bool = True, fused_adam: bool = True, recalibrate_bn: bool = True) -> None:
         super().__init__(num_tasks, num_classes, device)
         self.model_cfg = model_cfg or ModelConfig()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -53,6 +60,7 @@ class Naive(Strategy):
         self.batch_size = batch_size
         self.amp = amp and self.device.type == "cuda"
         self.generator = torch.Generator().manual_seed(seed)
+        self.recalibrate_bn = recalibrate_bn
 
     def as_input(self, x: torch.Tensor) -> torch.Tensor:
         """Images x (B, 3, H, W) on the strategy's device, in its memory format."""
@@ -84,6 +92,17 @@ class Naive(Strategy):
         loss.backward()
         self.optimizer.step()
         return {"loss": loss.item(), **logs}
+
+    def end_experience(self, experience: Any) -> None:
+        self.recalibrate_statistics(experience)
+
+    def recalibrate_statistics(self, experience: Any) -> None:
+        """Exact BN running statistics of the whole network on ``experience``'s training images (one
+        unshuffled pass, :func:`phn.models.resnet.recalibrate_bn_`), when ``recalibrate_bn`` and the
+        network keeps running statistics; leaves the model in eval mode."""
+        if self.recalibrate_bn and self.model_cfg.prefix_norm == "running" and hasattr(experience, "train"):
+            with autocast(self.device, self.amp):
+                recalibrate_bn_(self.model, (self.as_input(x) for x, _ in self.loader(experience.train)))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:

@@ -256,3 +256,50 @@ def test_latent_replay_resumes_channels_last_state_exactly():
         s.generator.manual_seed(2)
     assert strategy.train_step(x, y, 1) == resumed.train_step(x, y, 1)  # bit-identical after a resume
     torch.testing.assert_close(resumed.predict(x, 0), strategy.predict(x, 0), rtol=0, atol=0)
+
+
+# ---- BN statistics recalibrated at the end of each experience (Naive, EWC) -------------------------------
+def _first_bn(strategy):
+    return next(m for m in strategy.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def _bn_state(strategy):
+    return {k: v.clone() for k, v in strategy.model.state_dict().items() if "running" in k or "num_batches" in k}
+
+
+@pytest.mark.parametrize("cls, kwargs", [(Naive, {}), (EWC, {"ewc_lambda": 100.0})])
+def test_naive_and_ewc_end_each_experience_with_exact_bn_statistics(cls, kwargs):
+    """After end_experience the first BN's running mean is the mean of its inputs over the experience's
+    training images (one unshuffled pass, the cumulative average), not the lagging exponential average
+    of the training steps; on every experience, not only the first."""
+    torch.manual_seed(0)
+    stream = tiny_stream(2)
+    strategy = cls(2, 2, batch_size=16, **kwargs)
+    for experience in stream:
+        _train(strategy, experience, steps=1)
+        seen = []
+        hook = _first_bn(strategy).register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+        strategy.predict(torch.stack([experience.train[i][0] for i in range(len(experience.train))]), 0)
+        hook.remove()
+        inputs = torch.cat(seen)  # (N, C, H, W): the first BN's inputs (the stem's convolution)
+        torch.testing.assert_close(_first_bn(strategy).running_mean, inputs.mean(dim=(0, 2, 3)), rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_recalibration_switches_off_and_skips_batch_statistics():
+    """recalibrate_bn=False keeps the training steps' running averages (the numbers before it); with
+    the authors' batch-statistics BN there is nothing to recalibrate."""
+    torch.manual_seed(0)
+    stream = tiny_stream(1)
+    for strategy in (Naive(1, 2, batch_size=16, recalibrate_bn=False),
+                     Naive(1, 2, batch_size=16, model_cfg=ModelConfig(prefix_norm="batch"))):
+        _train(strategy, stream[0], steps=1)  # ends with end_experience
+        before = _bn_state(strategy)
+        strategy.end_experience(stream[0])
+        after = _bn_state(strategy)
+        assert before.keys() == after.keys()
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    recalibrated = Naive(1, 2, batch_size=16)  # the same fresh statistics, then recalibrated
+    before = _bn_state(recalibrated)["stem.bn.running_mean"]
+    recalibrated.end_experience(stream[0])
+    assert not torch.equal(before, _bn_state(recalibrated)["stem.bn.running_mean"])
