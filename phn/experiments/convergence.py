@@ -371,13 +371,15 @@ def recorded_check(sizes: StreamSizes, chance: float, folders: Sequence[str] = R
     return RecordedCheck(table, converged, [str(m.get("command", "(not finished)")) for m in metas])
 
 
-def _machine(argv: Sequence[str], seconds: float) -> dict[str, object]:
+def machine_record(prog: str, argv: Sequence[str], seconds: float = 0.0) -> dict[str, object]:
+    """What a recorded study says of itself: its command (``prog`` and ``argv``), seconds, date, CPU,
+    torch threads and version, and the commit it ran at."""
     import subprocess
 
     import torch
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
-    return {"command": "python -m phn.experiments.convergence " + " ".join(argv), "seconds": round(seconds, 1),
+    return {"command": f"{prog} " + " ".join(argv), "seconds": round(seconds, 1),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "commit": commit}
@@ -408,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"convergence: {err}") from None
     tic = time.perf_counter()
     meta_path = Path(args.out) / "convergence.json"
-    meta = {**_machine(argv, 0.0), "config": dataclasses.asdict(cfg), "finished": False}
+    meta = {**machine_record("python -m phn.experiments.convergence", argv), "config": dataclasses.asdict(cfg), "finished": False}
     write_text(meta_path, json.dumps(meta, indent=1) + "\n")  # a study stopped half-way still says what it ran
     study = run_convergence(cfg, out=args.out, reuse_other_code=args.reuse_other_code)
     meta.update(seconds=round(time.perf_counter() - tic, 1), finished=True)
@@ -423,6 +425,6 @@ if __name__ == "__main__":
 __all__ = [
     "CHECKED_SIZES", "CLEAR_MARGIN", "DEFAULT_TOLERANCE", "RECORDED_STUDIES", "TUNING_SEEDS", "ChapterGate",
     "ConvergenceConfig", "RecordedCheck", "chapter_gate", "converged", "convergence_table", "epochs_to_converge",
-    "half_length", "half_length_check", "load_studies", "load_study", "profile_check", "recorded_check",
+    "half_length", "half_length_check", "load_studies", "machine_record", "load_study", "profile_check", "recorded_check",
     "run_convergence", "study_row",
 ]

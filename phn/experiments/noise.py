@@ -59,7 +59,8 @@ class NoiseConfig(Profiled):
         buffer_size: latent replay buffer (paper: 200, 0.4 % of CIFAR-100's training images; the
             offline profiles keep 2 % of the stream's, the share of the paper's benchmark buffers
             that Section 4.2 does not state: an inference).
-        eval_every: steps between evaluations of the seen experiences during training (Figure 7).
+        eval_every: steps between evaluations of the seen experiences during training (Figure 7; 0:
+            none, as the chapter's convergence study runs).
         batch_size: training batch size (paper: 64; profile ``cpu``: 32, for the reason given in
             :class:`phn.experiments.freeze.FreezeConfig`).
         profile, overridden: the :mod:`phn.profiles` profile and the fields set apart from it.
@@ -91,9 +92,11 @@ class NoiseConfig(Profiled):
             raise ConfigError(f"NoiseConfig.depths must be freeze depths in 0..4, got {list(self.depths)}")
         if not self.seeds:
             raise ConfigError("NoiseConfig.seeds must not be empty")
-        for name in ("epochs", "eval_every", "batch_size"):
+        for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"NoiseConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.eval_every < 0:
+            raise ConfigError(f"NoiseConfig.eval_every must be >= 0 (0: no curves), got {self.eval_every}")
         for name in ("classes_per_experience", "max_per_class"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -287,10 +290,12 @@ def noise_drops(results: dict[RunKey, Results]) -> pd.DataFrame:
 
 
 def learning_by_run(results: dict[RunKey, Results]) -> pd.DataFrame:
-    """Mean learning accuracy over a run's experiences (percent), one row per (model, stream, seed):
+    """Mean learning accuracy over a run's experiences (percent) and train time (s), one row per (model,
+    stream, seed):
     what the chapter's convergence check compares (:func:`phn.experiments.convergence.half_length_check`)."""
     return pd.DataFrame([{"model": _label(strategy, depth), "stream": stream, "seed": seed,
-                          "learning_accuracy": 100 * float(np.mean(np.diag(res.acc)))}
+                          "learning_accuracy": 100 * float(np.mean(np.diag(res.acc))),
+                          "train_time_s": float(res.train_time.sum())}
                          for (stream, strategy, depth, seed), res in results.items()])
 
 

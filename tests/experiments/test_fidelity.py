@@ -168,6 +168,31 @@ def test_every_recorded_check_the_book_renders_is_committed_with_its_command(fol
     assert set(recorded.runs.seed) and recorded.runs.aca.between(0, 100).all()
 
 
+def test_newer_runs_replace_exactly_the_rows_whose_training_changed(tmp_path):
+    """The chapter's Naive rows come from the newer recorded runs of Naive's current training (one
+    folder per mode); every other row stays the main check's, and the provenance names each folder."""
+    from phn.experiments.fidelity import NEWER_FIDELITY, with_newer_runs
+
+    main = load_recorded(RECORDED_FIDELITY[0])
+    updated = with_newer_runs(main)
+    assert len(updated.runs) == len(main.runs)
+    others = main.runs[main.runs.strategy != "Naive"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(updated.runs[updated.runs.strategy != "Naive"].reset_index(drop=True), others)
+    for folder, pairs in NEWER_FIDELITY:
+        newer = load_recorded(folder).runs
+        for strategy, mode in pairs:
+            mine = updated.runs[(updated.runs.strategy == strategy) & (updated.runs["mode"] == mode)]
+            theirs = newer[(newer.strategy == strategy) & (newer["mode"] == mode)]
+            assert mine.run_dir.tolist() == theirs.run_dir.tolist() and len(mine)
+        assert f"files in `{folder}/`" in updated.provenance()
+    assert list(dict.fromkeys(updated.runs.strategy)) == list(dict.fromkeys(main.runs.strategy))
+    # a made-up newer folder replaces only its (strategy, mode)
+    _two_modes().assign(aca=1.0).to_csv(tmp_path / "runs.csv", index=False)
+    one = with_newer_runs(main, [(tmp_path, [("HN-4", "authors")])]).runs
+    assert (one[(one.strategy == "HN-4") & (one["mode"] == "authors")].aca == 1.0).all()
+    assert (one[(one.strategy == "HN-4") & (one["mode"] == "phn")].aca != 1.0).all()
+
+
 def test_drift_rows_pair_drift_with_accuracy_lost():
     acc = np.array([[0.9, np.nan, np.nan], [0.8, 0.7, np.nan], [0.8, 0.6, 0.5]])
     diagnostics = pd.DataFrame([
