@@ -339,9 +339,12 @@ def half_length(epochs: int) -> int:
     return max(epochs // 2, 1)
 
 
-# The recorded studies, in the order they were run (benchmarks/results/*/README.md gives each command)
+# The recorded studies, in the order they were run (benchmarks/results/*/README.md gives each command); a
+# later folder's run of the same strategy, seed and epochs replaces an earlier one's (convergence-baselines:
+# Naive and LR-k again after their training changed on 2026-12-04)
 RECORDED_STUDIES = ("benchmarks/results/convergence", "benchmarks/results/convergence-seed101",
-                    "benchmarks/results/convergence-16", "benchmarks/results/convergence-seed101-16")
+                    "benchmarks/results/convergence-16", "benchmarks/results/convergence-seed101-16",
+                    "benchmarks/results/convergence-baselines")
 
 
 @dataclass

@@ -161,7 +161,7 @@ def test_the_recorded_studies_check_the_cpu_profile():
     sizes = BenchmarkConfig(**PROFILES["cpu"].values("benchmarks"))
     check = recorded_check(sizes, sizes.chance)
     rows = check.table.set_index("strategy")
-    assert set(sizes.strategies) <= set(rows.index) and len(check.commands) == 4
+    assert set(sizes.strategies) <= set(rows.index) and len(check.commands) == 5
     assert (rows.loc[list(sizes.strategies), "status"] != "not checked").all()
     assert set(check.converged) >= set(sizes.strategies)
 
