@@ -160,14 +160,25 @@ def claims_directory() -> Path:
     return claims_path("ledger").parent
 
 
-def record(notebook: str, findings: Sequence[Finding], path: str | os.PathLike | None = None) -> Path:
+def record(notebook: str, findings: Sequence[Finding], path: str | os.PathLike | None = None,
+           not_measured: Mapping[str, str] | None = None) -> Path:
     """Write ``findings`` of ``notebook`` as JSON (atomically) and return the file's path. The file also
     names the code that measured them (``"code"``: :func:`phn.provenance.code_provenance`), so two
-    ledgers from different builds can say whether they ran the same training code."""
+    ledgers from different builds can say whether they ran the same training code. ``not_measured``:
+    claim id -> why this notebook ran without measuring it (e.g. its runs are opt-in at the profile);
+    the ledger shows that reason instead of "did not run".
+
+    Raises:
+        ValueError: for an unknown claim id in ``not_measured``.
+    """
+    unknown = sorted(set(not_measured or {}) - CLAIM_IDS)
+    if unknown:
+        raise ValueError(f"unknown claim(s) {unknown}; known: {sorted(CLAIM_IDS)}")
     target = Path(path) if path is not None else claims_path(notebook)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {"notebook": notebook, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "code": code_provenance(), "findings": [dataclasses.asdict(f) for f in findings]}
+               "code": code_provenance(), "findings": [dataclasses.asdict(f) for f in findings],
+               "not_measured": dict(not_measured or {})}
     partial = target.with_name(target.name + ".tmp")
     partial.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
     os.replace(partial, target)
@@ -192,6 +203,17 @@ def load_findings(directory: str | os.PathLike) -> pd.DataFrame:
             raise ValueError(f"{file}: not a claims file written by phn.ledger.record ({err})") from err
     columns = ["claim", "ours", "verdict", "configuration", "notebook", "written", "file", "phn_sha256", "git_commit"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def not_measured_reasons(directory: str | os.PathLike) -> dict[str, str]:
+    """Claim id -> why a notebook of ``directory`` ran without measuring it (:func:`record`'s
+    ``not_measured``; files written before it existed have none)."""
+    reasons: dict[str, str] = {}
+    for file in claims_files(directory):
+        payload = json.loads(file.read_text())
+        for claim, why in (payload.get("not_measured") or {}).items():
+            reasons[claim] = f"the {payload['notebook']} notebook ran without it: {why}"
+    return reasons
 
 
 def claims_files(directory: str | os.PathLike) -> list[Path]:
@@ -288,12 +310,13 @@ def ledger_table(directory: str | os.PathLike, claims: Iterable[Claim] = CLAIMS)
     where, claim, paper (quoted), ours, verdict, configuration, notebook. Claims no notebook recorded
     are ``not measured``, with what they need."""
     findings = load_findings(directory)
+    reasons = not_measured_reasons(directory)
     rows = []
     for claim in claims:
         found = findings[findings.claim == claim.id]
         base = {"where": claim.where, "claim": claim.claim, "paper": claim.paper, "notebook": claim.notebook}
         if found.empty:
-            why = f"the {claim.notebook} notebook did not run in this build"
+            why = reasons.get(claim.id, f"the {claim.notebook} notebook did not run in this build")
             if claim.needs:
                 why += f"; the paper's setting needs {claim.needs}"
             rows.append({**base, "ours": "", "verdict": "not measured", "configuration": why})
@@ -702,7 +725,7 @@ def judge(claim: str, specs: Sequence[tuple[str, str, str, str]], table: pd.Data
 
 __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
-    "load_findings", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
+    "load_findings", "not_measured_reasons", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
     "same_code_sentence",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "unconverged", "verdict_changes", "verdict_of",

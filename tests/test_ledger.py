@@ -47,6 +47,20 @@ def test_record_and_ledger_table(tmp_path):
     assert counts["holds"] == 1 and counts["not measured"] == len(CLAIMS) - 2 and counts["inconclusive"] == 0
 
 
+def test_a_claim_a_notebook_ran_without_is_not_measured_with_its_reason(tmp_path):
+    """A notebook whose grid leaves a claim out (opt-in at the profile) says why; the ledger shows that
+    reason, not "did not run"; an unknown claim id is refused."""
+    record("benchmarks", [Finding("table6-memory", "30 of 30", "holds", "cfg")], path=tmp_path / "b.claims.json",
+           not_measured={"figure8-stability": "Figure 8's runs are opt-in at profile cpu"})
+    table = ledger_table(tmp_path).set_index("where")
+    row = table.loc["Section 4.3, Figure 8"]
+    assert row.verdict == "not measured" and row.configuration.startswith(
+        "the benchmarks notebook ran without it: Figure 8's runs are opt-in at profile cpu")
+    assert "did not run in this build" in table.loc["Section 4.1, Figure 4"].configuration
+    with pytest.raises(ValueError, match="unknown claim"):
+        record("benchmarks", [], path=tmp_path / "c.claims.json", not_measured={"figure-99": "x"})
+
+
 def test_a_foreign_json_file_is_named(tmp_path):
     (tmp_path / "x.claims.json").write_text(json.dumps({"findings": [{"claim": "4.2-noise"}]}))
     with pytest.raises(ValueError, match="x.claims.json: not a claims file"):

@@ -144,11 +144,14 @@ class StreamSizes(Profiled):
 @dataclass(frozen=True)
 class BenchmarkConfig(StreamSizes):
     """The benchmark (Section 4.3): :class:`StreamSizes` plus ``strategies``, paper labels
-    (:data:`TABLE2_STRATEGIES` by default), and ``curve_without_replay``: whether Figure 8's LR-k with
-    c = 0 (no replay) trains besides (no claim rests on it, so a profile short of time leaves it out).
-    Every field is a notebook parameter."""
+    (:data:`TABLE2_STRATEGIES` by default); ``figure8``: whether Figure 8's runs train (LR-k and HN-k at
+    :attr:`curve_depth`, measuring the accuracy of every seen experience every ``eval_every`` steps,
+    even where ``strategies`` lacks them; without it no run records curves, and a profile short of time
+    leaves Figure 8 out); and ``curve_without_replay``: whether Figure 8's LR-k with c = 0 (no replay)
+    trains besides (no claim rests on it). Every field is a notebook parameter."""
 
     strategies: tuple[str, ...] = TABLE2_STRATEGIES
+    figure8: bool = True
     curve_without_replay: bool = True
 
     def __post_init__(self) -> None:
@@ -167,7 +170,7 @@ class BenchmarkConfig(StreamSizes):
         """One run: ``label`` a paper label, ``replay_coef`` LR's c."""
         sections = strategy_sections(label, self.buffer_size, replay_coef)
         train = {"epochs": self.epochs, "batch_size": self.batch_size, "seed": seed, "lr": self.lr}
-        if label in self.curve_labels:
+        if self.figure8 and label in self.curve_labels:
             train["eval_every"] = self.eval_every
         return from_dict(RunConfig, {
             **sections,
@@ -197,8 +200,9 @@ class BenchmarkRuns:
 def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
                    progress: bool | None = None, executor: str = "inprocess", address: str | None = None,
                    sweep_dir: str | os.PathLike | None = None, **sweep_options: Any) -> BenchmarkRuns:
-    """Train every strategy of ``cfg`` per seed, and LR-k with c = 0 at ``curve_depth`` unless
-    ``cfg.curve_without_replay`` is False (run directories cached under ``root``, default ``runs/``).
+    """Train every strategy of ``cfg`` per seed, and, with ``cfg.figure8``, LR-k and HN-k at
+    ``curve_depth`` (and LR-k with c = 0 unless ``cfg.curve_without_replay`` is False) (run directories
+    cached under ``root``, default ``runs/``).
 
     In process by default; ``executor="ray"`` (with ``address`` for a cluster, and
     :class:`phn.sweep.SweepOptions` fields such as ``max_concurrent``) runs the same runs as a Ray
@@ -208,9 +212,9 @@ def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
 
     lr_label, hn_label = cfg.curve_labels
     jobs = [(label, seed, 1.0) for seed in cfg.seeds for label in cfg.strategies]
-    if cfg.curve_without_replay:
+    if cfg.figure8 and cfg.curve_without_replay:
         jobs += [(lr_label, seed, 0.0) for seed in cfg.seeds]
-    for extra in (lr_label, hn_label):  # Figure 8 needs them even when Table 2's list lacks them
+    for extra in (lr_label, hn_label) if cfg.figure8 else ():  # Figure 8 needs them even when Table 2's list lacks them
         if extra not in cfg.strategies:
             jobs += [(extra, seed, 1.0) for seed in cfg.seeds]
     configs = [cfg.run_config(label, seed, coef) for label, seed, coef in jobs]
@@ -225,7 +229,7 @@ def run_benchmarks(cfg: BenchmarkConfig, root: str | os.PathLike | None = None,
             results[label, seed] = res
             timing = {} if flags is None else flags.loc[trial_id(run_cfg)].to_dict()
             rows.append({"strategy": label, "seed": seed, **res.summary(), **timing})
-        if label in cfg.curve_labels:
+        if cfg.figure8 and label in cfg.curve_labels:
             curves[label if label == hn_label else f"{label} (c = {coef:g})", seed] = res
     return BenchmarkRuns(pd.DataFrame(rows), results, curves)
 
@@ -413,8 +417,33 @@ def benchmark_findings(cfg: BenchmarkConfig, runs: pd.DataFrame, stable: pd.Data
     return findings
 
 
+def benchmark_not_measured(cfg: BenchmarkConfig, findings: Sequence[Finding]) -> dict[str, str]:
+    """Why each benchmark claim without a finding was not measured by this grid (for
+    :func:`phn.ledger.record`'s ``not_measured``): the strategies or the Figure 8 runs it needs and
+    the grid leaves out at ``cfg.profile``."""
+    made = {f.claim for f in findings}
+    have = set(cfg.strategies)
+    depths = ", ".join(str(k) for k in range(1, 5))
+    needs = {
+        "method-forgetting": f"LR-k and HN-k at one depth k ({depths}), or Naive and HN-F",
+        "table2-hn-beats-lr": f"LR-k and HN-k at one depth k ({depths})",
+        "table2-hn2-near-hnf": "HN-2 and HN-F",
+        "figure8-stability": f"Figure 8's runs (LR-{cfg.curve_depth} and HN-{cfg.curve_depth} with curves, "
+                             "`-p figure8 True`)",
+    }
+    missing = {"table2-hn2-near-hnf": sorted({"HN-2", "HN-F"} - have)}
+    out = {}
+    for claim, what in needs.items():
+        if claim in made:
+            continue
+        lacking = f" (the grid lacks {', '.join(missing[claim])})" if missing.get(claim) else ""
+        out[claim] = (f"at profile {cfg.profile} its grid leaves out {what}{lacking}; the chapter's introduction gives "
+                      "the command that adds it")
+    return out
+
+
 __all__ = [
-    "CLEAR_MARGIN", "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "StreamSizes", "benchmark_findings",
+    "CLEAR_MARGIN", "benchmark_not_measured", "PAPER_STREAMS", "TABLE2_STRATEGIES", "BenchmarkConfig", "BenchmarkRuns", "StreamSizes", "benchmark_findings",
     "benchmark_summary", "benchmark_table", "experience_curves", "memory_table", "paper_memory_check",
     "run_benchmarks", "stability", "strategy_sections",
 ]

@@ -174,3 +174,44 @@ def test_figure8s_lr_without_replay_is_trained_only_when_asked(monkeypatch):
         assert (("LR-3 (c = 0)", 0) in runs.curves) is without and ("LR-3 (c = 1)", 1) in runs.curves
     assert [("lr", 0.0, 3)] * 2 == [job for job in asked[0] if job[1] == 0.0]
     assert not [job for job in asked[1] if job[1] == 0.0] and len(asked[1]) == 6
+
+
+def test_figure8_runs_are_trained_only_when_asked(monkeypatch):
+    """``figure8=False`` (profile cpu) trains Table 2's runs only: no LR-k / HN-k at curve_depth beyond
+    the strategies, no curves in any run, no Figure 8 results; with it, LR-3 and HN-3 train besides."""
+    import phn.sweep
+    from phn.sweep import trial_id
+
+    class Done:
+        def summary(self):
+            return {"aca": 0.0}
+
+    asked = []
+
+    def fake_run_configs(configs, root, **options):
+        asked.append([(c.label, c.strategy.replay_coef, c.train.eval_every) for c in configs])
+        return {trial_id(c): Done() for c in configs}, None
+
+    monkeypatch.setattr(phn.sweep, "run_configs", fake_run_configs)
+    off = run_benchmarks(BenchmarkConfig(strategies=("Naive", "LR-3", "HN-4"), seeds=(0,), figure8=False,
+                                         eval_every=7))
+    assert asked[0] == [("Naive", 1.0, 0), ("LR-3", 1.0, 0), ("HN-4", 1.0, 0)] and off.curves == {}
+    on = run_benchmarks(BenchmarkConfig(strategies=("Naive", "LR-3", "HN-4"), seeds=(0,), eval_every=7))
+    assert asked[1] == [("Naive", 1.0, 0), ("LR-3", 1.0, 7), ("HN-4", 1.0, 0), ("LR-3", 0.0, 7), ("HN-3", 1.0, 7)]
+    assert set(on.curves) == {("LR-3 (c = 1)", 0), ("LR-3 (c = 0)", 0), ("HN-3", 0)}
+    assert list(off.runs.strategy) == list(on.runs.strategy) == ["Naive", "LR-3", "HN-4"]
+
+
+def test_claims_the_grid_leaves_out_are_not_measured_with_the_reason():
+    from phn.experiments.benchmarks import benchmark_not_measured
+    from phn.ledger import Finding
+
+    cfg = BenchmarkConfig(strategies=("Naive", "LR-4", "HN-4", "HN-F"), figure8=False, profile="cpu")
+    made = [Finding("method-forgetting", "x", "inconclusive", "cfg"), Finding("table2-hn-beats-lr", "x", "inconclusive", "cfg")]
+    why = benchmark_not_measured(cfg, made)
+    assert set(why) == {"table2-hn2-near-hnf", "figure8-stability"}
+    assert "HN-2 and HN-F (the grid lacks HN-2)" in why["table2-hn2-near-hnf"]
+    assert why["figure8-stability"].startswith("at profile cpu its grid leaves out Figure 8's runs")
+    assert "-p figure8 True" in why["figure8-stability"]
+    assert benchmark_not_measured(cfg, made + [Finding("table2-hn2-near-hnf", "x", "inconclusive", "cfg"),
+                                               Finding("figure8-stability", "x", "inconclusive", "cfg")]) == {}
