@@ -98,7 +98,7 @@ PROFILES: dict[str, Profile] = {
         # Grid points beyond the budget are opt-in parameters, in the book issue's order: the ablations
         # beyond Tables 4 and 5, Table 2's depths 1 and 3, freeze depths, noise depths. The benchmark
         # chapter being still over its budget with every remaining run (884 s of runs per seed on a
-        # machine at 366-382 img/s, seed 4 of benchmarks/results/ledger-cpu-seeds-3-4-5's set: about
+        # machine at 366-382 img/s, seed 4 of the second seed set trained with the full grid: about
         # 27 min at 600 img/s), also: EWC and Figure 8's LR-3 with c = 0 (no claim rests on them), Figure 8
         # with its depth-3 runs, and LR-2 (the cheaper LR-4 pairs HN-4, which the ablation and cosine
         # chapters train anyway; HN-2 stays for Table 2's HN-2 against HN-F). Depth 3 is opt-in in
