@@ -99,6 +99,7 @@ book/executed/ledger.ipynb: $(filter-out book/executed/ledger.ipynb,$(EXECUTED))
 
 # The section chapters again on SEEDS, executed into runs/second-seeds (not rendered); rebuild the
 # book afterwards (`rm book/executed/ledger.ipynb && make book`) and the ledger compares both.
+# SECTIONS='benchmarks ablations' runs some of them (a session too short for all: record each part).
 second-seeds: venv data
 	@mkdir -p $(SECOND)
 	for nb in $(SECTIONS); do \
@@ -110,9 +111,11 @@ second-seeds: venv data
 record-ledger: venv
 	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims book/executed --command 'make book PROFILE=$(PROFILE)'
 
+# ADD=1 adds this session's chapters to a seed set recorded in part by an earlier session.
 record-second-seeds: venv
 	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims $(SECOND) --seeds '$(SEEDS)' \
-	  --command "make second-seeds PROFILE=$(PROFILE) SEEDS='$(SEEDS)'" --out $(RECORDED_SECOND)
+	  --command "make second-seeds PROFILE=$(PROFILE) SEEDS='$(SEEDS)' SECTIONS='$(SECTIONS)'" --out $(RECORDED_SECOND) \
+	  $(if $(ADD),--add)
 
 notebooks: $(EXECUTED)
 

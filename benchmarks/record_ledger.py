@@ -12,12 +12,22 @@ script keeps what a build measured, so the next one can be compared with it::
     .venv/bin/python -m phn notebook notebooks/ledger.ipynb /tmp/ledger.ipynb \\
         -p claims_dir ../benchmarks/results/ledger-cpu-seeds-0-1-2 -p compare_dir ../runs/second-seeds
 
+On a slow machine even one seed set outlasts a session: ``--add`` records it chapter by chapter, each
+part with its own command, code, machine and times (``make second-seeds SECTIONS=benchmarks`` in one
+session, ``SECTIONS='freeze noise'`` in the next)::
+
+    make second-seeds SECTIONS=benchmarks && make record-second-seeds                 # the first part
+    make second-seeds SECTIONS='freeze noise' && make record-second-seeds ADD=1       # added beside it
+
 It copies every ``*.claims.json`` of ``--claims`` and writes
 
 - ``build.json``: the command, profile, seeds, the code (``phn.provenance.code_provenance`` of the ``phn``
   this script imports: run it with the checkout that built), the machine's plain slim ResNet-18 img/s,
   each notebook's minutes (papermill's record) beside the minutes at 600 img/s, and the date;
 - ``ledger.csv``: the ledger's rows (where, claim, verdict, ours, configuration).
+
+With ``--add``, ``build.json`` holds one such record per part (``"parts"``, each naming its
+``notebooks``); a chapter recorded again replaces its earlier part's claims and times.
 
 """
 
@@ -31,7 +41,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from phn.ledger import BUILD_FILE, SUFFIX, claims_files, ledger_table
+from phn.ledger import BUILD_FILE, SUFFIX, build_parts, claims_files, ledger_table, notebooks_recorded, recorded_build
 from phn.machine import plain_images_per_second, scaled_minutes
 from phn.notebooks import durations
 from phn.profiles import PROFILES
@@ -57,7 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wall-minutes", type=float, default=None, help="the command's whole wall time, if timed")
     parser.add_argument("--note", default="", help="anything a reader must know about this build")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--add", action="store_true",
+                        help="add these chapters to an existing --out of the same profile and seeds (a seed set "
+                             "recorded chapter by chapter); a chapter already there is replaced")
     args = parser.parse_args(argv)
+    if args.add and args.overwrite:
+        parser.error("--add keeps the chapters already recorded, --overwrite replaces them: pass one")
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
     if args.seeds is None:
@@ -84,18 +99,25 @@ def record(args: argparse.Namespace) -> Path:
     files = claims_files(args.claims)
     if not files:
         raise SystemExit(f"record_ledger: no *{SUFFIX} in {args.claims}: build the book (or make second-seeds) first")
-    if args.out.exists() and not args.overwrite:
-        raise SystemExit(f"record_ledger: {args.out} exists; pass --overwrite to replace it")
-    if args.out.exists():
+    earlier = recorded_build(args.out) if args.add and args.out.exists() else None
+    if args.add and args.out.exists() and earlier is None:
+        raise SystemExit(f"record_ledger: {args.out} has no {BUILD_FILE} to add to")
+    if earlier is not None and (earlier.get("profile"), list(earlier.get("seeds") or [])) != (args.profile, args.seeds):
+        raise SystemExit(f"record_ledger: {args.out} holds profile {earlier.get('profile')} seeds {earlier.get('seeds')}, "
+                         f"not profile {args.profile} seeds {args.seeds}: a seed set's parts must agree")
+    if args.out.exists() and not (args.overwrite or args.add):
+        raise SystemExit(f"record_ledger: {args.out} exists; pass --overwrite to replace it or --add to add chapters")
+    if args.out.exists() and args.overwrite:
         shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     for file in files:
         shutil.copy2(file, args.out / file.name)
     img_s = args.img_s if args.img_s is not None else plain_images_per_second()
     times = durations(args.claims)
-    build = {
-        "command": args.command, "profile": args.profile, "seeds": args.seeds, "code": code_provenance(),
+    part = {
+        "command": args.command, "code": code_provenance(),
         "plain_img_s": round(img_s, 1), "machine": platform.processor() or platform.machine(),
+        "notebooks": notebooks_recorded(args.claims),
         "minutes": {row.notebook: round(row.minutes, 2) for row in times.itertuples()},
         "minutes_at_600_img_s": {row.notebook: round(scaled_minutes(row.minutes, img_s), 2) for row in times.itertuples()},
         "total_minutes": round(float(times.minutes.sum()), 2),
@@ -104,6 +126,19 @@ def record(args: argparse.Namespace) -> Path:
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
     }
+    if earlier is None:
+        build = {"profile": args.profile, "seeds": args.seeds, **part}
+    else:
+        replaced = set(part["notebooks"]) | set(part["minutes"])
+        kept = []
+        for old in build_parts(earlier):
+            old = {**old, "notebooks": [n for n in old.get("notebooks", []) if n not in replaced],
+                   "minutes": {n: m for n, m in (old.get("minutes") or {}).items() if n not in replaced},
+                   "minutes_at_600_img_s": {n: m for n, m in (old.get("minutes_at_600_img_s") or {}).items()
+                                            if n not in replaced}}
+            if old["notebooks"] or old["minutes"]:
+                kept.append(old)
+        build = {"profile": args.profile, "seeds": args.seeds, "parts": [*kept, part]}
     (args.out / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n")
     table = ledger_table(args.out)
     table[["where", "claim", "verdict", "ours", "configuration"]].to_csv(args.out / "ledger.csv", index=False)

@@ -225,6 +225,13 @@ def claims_files(directory: str | os.PathLike) -> list[Path]:
 BUILD_FILE = "build.json"
 
 
+def build_parts(build: Mapping) -> list[dict]:
+    """The parts of a recorded ``build.json``: a seed set recorded chapter by chapter
+    (``benchmarks/record_ledger.py --add``) has ``"parts"``, each with its command, code, machine
+    speed and minutes; a build recorded at once is its own single part."""
+    return [dict(part) for part in build["parts"]] if "parts" in build else [dict(build)]
+
+
 def code_versions(directory: str | os.PathLike) -> dict[str, set[str]]:
     """Which code wrote the claims of ``directory``: ``{"phn_sha256": {...}, "git_commit": {...}}``, the
     fingerprints (:func:`phn.provenance.source_fingerprint`) and commits named by its claims files, or,
@@ -234,7 +241,7 @@ def code_versions(directory: str | os.PathLike) -> dict[str, set[str]]:
     sources = [json.loads(f.read_text()).get("code") for f in claims_files(directory)]
     build = recorded_build(directory)
     if build is not None:
-        sources.append(build.get("code"))
+        sources.extend(part.get("code") for part in build_parts(build))
     for code in sources:
         for key in versions:
             if code and code.get(key):
@@ -261,24 +268,33 @@ def build_times(directory: str | os.PathLike, measure_img_s: Callable[[], float]
         the sentence (the total and the machine; empty with the table).
     """
     times, build = durations(directory), recorded_build(directory)
-    recorded = times.empty and build is not None and bool(build.get("minutes"))
+    parts = [part for part in build_parts(build) if part.get("minutes")] if build is not None else []
+    recorded = times.empty and bool(parts)
     if recorded:
-        times = pd.DataFrame({"notebook": list(build["minutes"]), "minutes": list(build["minutes"].values()),
-                              "parameters": ""})
+        times = pd.concat([pd.DataFrame({"notebook": list(part["minutes"]), "minutes": list(part["minutes"].values()),
+                                         "parameters": "", "img_s": float(part["plain_img_s"])}) for part in parts],
+                          ignore_index=True)
     if times.empty:
         return times[["notebook", "minutes", "parameters"]], ""
-    img_s = float(build["plain_img_s"]) if recorded else measure_img_s()
-    shown = times[["notebook", "minutes", "parameters"]].assign(**{
-        f"minutes at {REFERENCE_IMG_S:.0f} img/s": scaled_minutes(times.minutes, img_s)})
+    if not recorded:
+        times = times.assign(img_s=measure_img_s())
+    scaled = scaled_minutes(times.minutes, times.img_s)
+    shown = times[["notebook", "minutes", "parameters"]].assign(**{f"minutes at {REFERENCE_IMG_S:.0f} img/s": scaled})
     total = times.minutes.sum()
-    head = (f"Total: **{total:.1f} minutes** ({scaled_minutes(total, img_s):.1f} at {REFERENCE_IMG_S:.0f} img/s)")
-    if recorded:
-        commit = (build.get("code") or {}).get("git_commit") or "unknown"
-        machine = (f"recorded with `{build['command']}` on {str(build.get('recorded', ''))[:10]} at commit "
-                   f"`{commit[:7]}`, on a machine that trained the plain slim ResNet-18 at {img_s:,.0f} img/s")
-    else:
-        machine = speed_line(img_s)
-    return shown, f"{head}; {machine}."
+    head = f"Total: **{total:.1f} minutes** ({float(scaled.sum()):.1f} at {REFERENCE_IMG_S:.0f} img/s)"
+    if not recorded:
+        return shown, f"{head}; {speed_line(float(times.img_s.iloc[0]))}."
+
+    def described(part: Mapping) -> str:
+        commit = (part.get("code") or {}).get("git_commit") or "unknown"
+        return (f"recorded with `{part['command']}` on {str(part.get('recorded', ''))[:10]} at commit "
+                f"`{commit[:7]}`, on a machine that trained the plain slim ResNet-18 at "
+                f"{float(part['plain_img_s']):,.0f} img/s")
+
+    if len(parts) == 1:
+        return shown, f"{head}; {described(parts[0])}."
+    return shown, f"{head}; in {len(parts)} parts: " + "; ".join(
+        f"{', '.join(part['minutes'])} {described(part)}" for part in parts) + "."
 
 
 def same_code_sentence(first: str | os.PathLike, second: str | os.PathLike) -> str:
@@ -305,16 +321,38 @@ def same_code_sentence(first: str | os.PathLike, second: str | os.PathLike) -> s
             "by more than their seeds, and a changed verdict may come from the code.")
 
 
+def notebooks_recorded(directory: str | os.PathLike) -> list[str]:
+    """The notebooks that wrote a claims file in ``directory`` (the chapters that ran in that build or
+    seed set), sorted."""
+    return sorted({json.loads(file.read_text()).get("notebook", file.name[: -len(SUFFIX)])
+                   for file in claims_files(directory)})
+
+
+def coverage_sentence(first: str | os.PathLike, second: str | os.PathLike) -> str:
+    """One sentence for a page that compares two ledgers: the chapters only one of them ran (a seed set
+    recorded chapter by chapter may lack some); empty when both ran the same chapters."""
+    a, b = set(notebooks_recorded(first)), set(notebooks_recorded(second))
+    if a == b:
+        return ""
+    gaps = [f"the {which} set lacks {', '.join(sorted(missing))}" for which, missing
+            in (("first", b - a), ("second", a - b)) if missing]
+    return (f"Not every chapter ran in both sets: {'; '.join(gaps)}. Their claims are marked \"one set only\", "
+            "not compared.")
+
+
 def ledger_table(directory: str | os.PathLike, claims: Iterable[Claim] = CLAIMS) -> pd.DataFrame:
     """One row per claim of the catalogue (several when notebooks recorded several findings for it):
-    where, claim, paper (quoted), ours, verdict, configuration, notebook. Claims no notebook recorded
-    are ``not measured``, with what they need."""
+    where, claim, paper (quoted), ours, verdict, configuration, notebook, and ran (whether the claim's
+    notebook ran in this build at all: a seed set recorded chapter by chapter may lack some). Claims no
+    notebook recorded are ``not measured``, with what they need."""
     findings = load_findings(directory)
     reasons = not_measured_reasons(directory)
+    ran = set(notebooks_recorded(directory))
     rows = []
     for claim in claims:
         found = findings[findings.claim == claim.id]
-        base = {"where": claim.where, "claim": claim.claim, "paper": claim.paper, "notebook": claim.notebook}
+        base = {"where": claim.where, "claim": claim.claim, "paper": claim.paper, "notebook": claim.notebook,
+                "ran": claim.notebook in ran}
         if found.empty:
             why = reasons.get(claim.id, f"the {claim.notebook} notebook did not run in this build")
             if claim.needs:
@@ -323,7 +361,7 @@ def ledger_table(directory: str | os.PathLike, claims: Iterable[Claim] = CLAIMS)
         for finding in found.itertuples():
             rows.append({**base, "ours": finding.ours, "verdict": finding.verdict,
                          "configuration": finding.configuration})
-    return pd.DataFrame(rows, columns=["where", "claim", "paper", "ours", "verdict", "configuration", "notebook"])
+    return pd.DataFrame(rows, columns=["where", "claim", "paper", "ours", "verdict", "configuration", "notebook", "ran"])
 
 
 def verdict_from(outcomes: Sequence[bool], paper_setting: bool, most: bool = False) -> Verdict:
@@ -635,7 +673,7 @@ def ledger_html(table: pd.DataFrame) -> str:
     """:func:`ledger_table` as an HTML table for the book (columns Where, Claim, Paper, Ours, Verdict,
     Configuration; every cell escaped). The book renders HTML outputs as tables, where a Markdown
     table in an output can come out as raw text."""
-    shown = table.drop(columns="notebook").rename(columns=str.capitalize)
+    shown = table.drop(columns=["notebook", "ran"], errors="ignore").rename(columns=str.capitalize)
     return LEDGER_CSS + shown.to_html(index=False, escape=True, classes="phn-ledger", border=0, na_rep="")
 
 
@@ -653,20 +691,29 @@ def verdict_changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One row per claim row: where, claim, first and second (verdicts), first_ours and second_ours
         (the intervals behind them), and change: ``"same"``; ``"flip"`` when one says the claim holds
-        (qualitatively or not) and the other that it does not hold; ``"changed"`` for any other
-        difference (e.g. holds <-> inconclusive, or measured in one only).
+        (qualitatively or not) and the other that it does not hold; ``"one set only"`` when the claim's
+        notebook did not run in one of them (column ``ran`` of :func:`ledger_table`: a seed set
+        recorded chapter by chapter may lack a chapter); ``"changed"`` for any other difference (e.g.
+        holds <-> inconclusive, or measured in one set only because the other ran without it).
     """
     def keyed(table: pd.DataFrame) -> pd.DataFrame:
-        return table.assign(n=table.groupby(["where", "claim"]).cumcount()).set_index(["where", "claim", "n"])
+        ran = table["ran"] if "ran" in table else pd.Series(True, index=table.index)
+        return (table.assign(ran=ran.astype(bool), n=table.groupby(["where", "claim"]).cumcount())
+                .set_index(["where", "claim", "n"]))
 
     a, b = keyed(first), keyed(second)
-    joined = a[["verdict", "ours"]].merge(b[["verdict", "ours"]], how="outer", left_index=True, right_index=True,
-                                         suffixes=("_1", "_2"))
+    joined = a[["verdict", "ours", "ran"]].merge(b[["verdict", "ours", "ran"]], how="outer", left_index=True,
+                                                right_index=True, suffixes=("_1", "_2"))
     rows = []
     for (where, claim, _), row in joined.iterrows():
         v1, v2 = row.verdict_1, row.verdict_2
         sides = {_SIDE.get(v1), _SIDE.get(v2)}
-        change = "same" if v1 == v2 else ("flip" if sides == {"holds", "does not hold"} else "changed")
+        if v1 == v2:
+            change = "same"
+        elif not (row.ran_1 == True and row.ran_2 == True):  # noqa: E712 (NaN: the row is missing there)
+            change = "one set only"
+        else:
+            change = "flip" if sides == {"holds", "does not hold"} else "changed"
         rows.append({"where": where, "claim": claim, "first": v1, "second": v2, "change": change,
                      "first_ours": row.ours_1, "second_ours": row.ours_2})
     return pd.DataFrame(rows, columns=["where", "claim", "first", "second", "change", "first_ours", "second_ours"])
@@ -725,7 +772,7 @@ def judge(claim: str, specs: Sequence[tuple[str, str, str, str]], table: pd.Data
 
 __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
-    "load_findings", "not_measured_reasons", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
+    "load_findings", "not_measured_reasons", "notebooks_recorded", "build_parts", "coverage_sentence", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
     "same_code_sentence",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "unconverged", "verdict_changes", "verdict_of",

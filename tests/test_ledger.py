@@ -274,6 +274,13 @@ def test_two_ledgers_side_by_side_name_flips_and_changes():
     changes = verdict_changes(first, second).set_index("claim")
     assert changes.change.to_dict() == {"a": "same", "b": "changed", "c": "flip", "d": "changed"}
     assert changes.loc["b", "second_ours"] == "b holds qualitatively"
+    # a chapter that ran in one set only is not a changed verdict
+    partial = second.assign(ran=[True, True, False, True], verdict=["holds qualitatively", "holds qualitatively",
+                                                                    "not measured", "inconclusive"])
+    changes = verdict_changes(first.assign(ran=True), partial).set_index("claim")
+    assert changes.change.to_dict() == {"a": "same", "b": "changed", "c": "one set only", "d": "changed"}
+    ran_without = partial.assign(ran=True)  # measured in one set only because the other ran without it
+    assert verdict_changes(first, ran_without).set_index("claim").change["c"] == "changed"
 
 
 def test_claims_name_the_code_that_measured_them(tmp_path):
@@ -324,3 +331,18 @@ def test_the_ledger_table_fits_the_text_column():
     widths = [int(w) for w in re.findall(r"th:nth-child\(\d\) \{ width: (\d+)%; \}", ledger.LEDGER_CSS)]
     assert "table-layout: fixed" in ledger.LEDGER_CSS and len(widths) == 6 and sum(widths) == 100
     assert "nowrap" not in ledger.LEDGER_CSS
+
+
+def test_the_ledger_says_which_chapters_ran(tmp_path):
+    from phn.ledger import coverage_sentence, notebooks_recorded
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    _claims_file(first, "cosine", None, None)
+    record("noise", [Finding("4.2-noise", "x", "inconclusive", "profile cpu")], path=first / "noise.claims.json")
+    _claims_file(second, "cosine", None, None)
+    assert notebooks_recorded(first) == ["cosine", "noise"] and notebooks_recorded(second) == ["cosine"]
+    table = ledger_table(second)
+    assert table[table.notebook == "cosine"].ran.all() and not table[table.notebook == "noise"].ran.any()
+    assert coverage_sentence(first, first) == ""
+    assert "the second set lacks noise" in coverage_sentence(first, second)
+    assert "the first set lacks noise" in coverage_sentence(second, first)

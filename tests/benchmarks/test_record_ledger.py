@@ -138,7 +138,54 @@ def test_two_recorded_ledgers_side_by_side_on_the_ledger_page(tmp_path: Path) ->
     page = nbformat.read(tmp_path / "ledger.ipynb", as_version=4)
     text = html.unescape("".join(out.get("data", {}).get(kind, "") for cell in page.cells
                                  for out in cell.get("outputs", []) for kind in ("text/markdown", "text/html")))
-    # Figure 12 changed verdict; Section 4.2 was measured in the first set only.
-    assert "Both seed sets ran on the same training code" in text and "changed: **2**" in text
+    # Figure 12 changed verdict; Section 4.2's chapter ran in the first set only.
+    assert "Both seed sets ran on the same training code" in text and "changed: **1**" in text
+    assert "one set only: **1**" in text and "the second set lacks noise" in text
     assert "mean cos -0.2 [-0.5, 0.1]" in text and "mean cos -0.3 [-0.4, -0.2]" in text
     assert "recorded with `make book PROFILE=cpu`" in text and "300 img/s" in text
+
+
+def test_a_seed_set_recorded_chapter_by_chapter(tmp_path: Path) -> None:
+    """--add: a slow machine's second set in parts, each with its own command, machine and times; a
+    chapter recorded again replaces its earlier part; parts must agree on profile and seeds."""
+    from phn.ledger import build_times, code_versions, ledger_table, notebooks_recorded
+
+    built, out = tmp_path / "executed", tmp_path / "ledger-cpu-seeds-3-4-5"
+    _build(built)
+    (built / "noise.claims.json").unlink()
+    (built / "noise.ipynb").unlink()
+    args = ["--out", str(out), "--seeds", "3 4 5"]
+    record_ledger.main(["--claims", str(built), "--command", "part one", "--img-s", "300", *args])
+    with pytest.raises(SystemExit, match="--overwrite to replace it or --add"):
+        record_ledger.main(["--claims", str(built), "--command", "x", "--img-s", "300", *args])
+
+    later = tmp_path / "later"
+    _build(later)  # cosine again (replaced) and noise (added)
+    (later / "cosine.claims.json").unlink()
+    (later / "cosine.ipynb").unlink()
+    record_ledger.main(["--claims", str(later), "--command", "part two", "--img-s", "150", "--add", *args])
+    build = json.loads((out / "build.json").read_text())
+    assert build["profile"] == "cpu" and build["seeds"] == [3, 4, 5]
+    assert [(p["command"], p["notebooks"], p["minutes"]) for p in build["parts"]] == [
+        ("part one", ["cosine"], {"cosine": 2.0}), ("part two", ["noise"], {"noise": 10.0})]
+    assert notebooks_recorded(out) == ["cosine", "noise"] and len(pd.read_csv(out / "ledger.csv")) == len(ledger_table(out))
+    assert code_versions(out)["phn_sha256"] == {source_fingerprint()}
+
+    times, sentence = build_times(out, lambda: (_ for _ in ()).throw(AssertionError("recorded: not measured")))
+    # each part scaled by its own machine: 2 min at 300 img/s, 10 min at 150 img/s
+    assert times.set_index("notebook")["minutes at 600 img/s"].to_dict() == {"cosine": 1.0, "noise": 2.5}
+    assert "in 2 parts" in sentence and "`part one`" in sentence and "150 img/s" in sentence and "(3.5 at 600 img/s)" in sentence
+
+    _build(later)  # cosine recorded again: part one has nothing left
+    record_ledger.main(["--claims", str(later), "--command", "part three", "--img-s", "300", "--add", *args])
+    parts = json.loads((out / "build.json").read_text())["parts"]
+    assert [p["command"] for p in parts] == ["part three"] and parts[0]["notebooks"] == ["cosine", "noise"]
+
+    with pytest.raises(SystemExit, match="parts must agree"):
+        record_ledger.main(["--claims", str(later), "--command", "x", "--img-s", "300", "--add", "--out", str(out),
+                            "--seeds", "6 7 8"])
+    with pytest.raises(SystemExit):
+        record_ledger.main(["--claims", str(later), "--command", "x", "--add", "--overwrite", *args])
+    dry = subprocess.run(["make", "-n", "-C", str(REPO_DIR), "record-second-seeds", "ADD=1", "SECTIONS=benchmarks"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--add" in dry and "SECTIONS='benchmarks'" in dry
