@@ -115,7 +115,7 @@ record-ledger: venv
 record-second-seeds: venv
 	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims $(SECOND) --seeds '$(SEEDS)' \
 	  --command "make second-seeds PROFILE=$(PROFILE) SEEDS='$(SEEDS)' SECTIONS='$(SECTIONS)'" --out $(RECORDED_SECOND) \
-	  $(if $(ADD),--add)
+	  --notebooks $(SECTIONS) $(if $(ADD),--add)
 
 notebooks: $(EXECUTED)
 

@@ -16,8 +16,11 @@ On a slow machine even one seed set outlasts a session: ``--add`` records it cha
 part with its own command, code, machine and times (``make second-seeds SECTIONS=benchmarks`` in one
 session, ``SECTIONS='freeze noise'`` in the next)::
 
-    make second-seeds SECTIONS=benchmarks && make record-second-seeds                 # the first part
-    make second-seeds SECTIONS='freeze noise' && make record-second-seeds ADD=1       # added beside it
+    make second-seeds SECTIONS=benchmarks && make record-second-seeds SECTIONS=benchmarks
+    make second-seeds SECTIONS='freeze noise' && make record-second-seeds SECTIONS='freeze noise' ADD=1
+
+(``SECTIONS`` there is ``--notebooks``: only those chapters of ``runs/second-seeds`` are recorded, so a
+part run beside earlier ones in the same folder keeps its own times.)
 
 It copies every ``*.claims.json`` of ``--claims`` and writes
 
@@ -41,7 +44,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from phn.ledger import BUILD_FILE, SUFFIX, build_parts, claims_files, ledger_table, notebooks_recorded, recorded_build
+from phn.ledger import BUILD_FILE, SUFFIX, build_parts, claims_files, ledger_table, recorded_build
 from phn.machine import plain_images_per_second, scaled_minutes
 from phn.notebooks import durations
 from phn.profiles import PROFILES
@@ -67,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wall-minutes", type=float, default=None, help="the command's whole wall time, if timed")
     parser.add_argument("--note", default="", help="anything a reader must know about this build")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
+                        help="record only these chapters of --claims (default: every one there), e.g. the part "
+                             "of a seed set this session ran beside earlier parts in the same folder")
     parser.add_argument("--add", action="store_true",
                         help="add these chapters to an existing --out of the same profile and seeds (a seed set "
                              "recorded chapter by chapter); a chapter already there is replaced")
@@ -97,8 +103,12 @@ def parse_seeds(text: str) -> list[int]:
 def record(args: argparse.Namespace) -> Path:
     """Copy the claims and write ``build.json`` (:data:`phn.ledger.BUILD_FILE`) and ``ledger.csv`` into ``args.out``; return it."""
     files = claims_files(args.claims)
+    if args.notebooks is not None:
+        files = [f for f in files if json.loads(f.read_text()).get("notebook") in args.notebooks]
     if not files:
-        raise SystemExit(f"record_ledger: no *{SUFFIX} in {args.claims}: build the book (or make second-seeds) first")
+        chosen = f" of {', '.join(args.notebooks)}" if args.notebooks is not None else ""
+        raise SystemExit(f"record_ledger: no *{SUFFIX}{chosen} in {args.claims}: build the book (or make second-seeds) first")
+    chapters = sorted({json.loads(f.read_text())["notebook"] for f in files})
     earlier = recorded_build(args.out) if args.add and args.out.exists() else None
     if args.add and args.out.exists() and earlier is None:
         raise SystemExit(f"record_ledger: {args.out} has no {BUILD_FILE} to add to")
@@ -114,10 +124,12 @@ def record(args: argparse.Namespace) -> Path:
         shutil.copy2(file, args.out / file.name)
     img_s = args.img_s if args.img_s is not None else plain_images_per_second()
     times = durations(args.claims)
+    if args.notebooks is not None:
+        times = times[times.notebook.isin(chapters)]
     part = {
         "command": args.command, "code": code_provenance(),
         "plain_img_s": round(img_s, 1), "machine": platform.processor() or platform.machine(),
-        "notebooks": notebooks_recorded(args.claims),
+        "notebooks": chapters,
         "minutes": {row.notebook: round(row.minutes, 2) for row in times.itertuples()},
         "minutes_at_600_img_s": {row.notebook: round(scaled_minutes(row.minutes, img_s), 2) for row in times.itertuples()},
         "total_minutes": round(float(times.minutes.sum()), 2),

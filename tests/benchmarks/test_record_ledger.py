@@ -176,7 +176,17 @@ def test_a_seed_set_recorded_chapter_by_chapter(tmp_path: Path) -> None:
     assert times.set_index("notebook")["minutes at 600 img/s"].to_dict() == {"cosine": 1.0, "noise": 2.5}
     assert "in 2 parts" in sentence and "`part one`" in sentence and "150 img/s" in sentence and "(3.5 at 600 img/s)" in sentence
 
-    _build(later)  # cosine recorded again: part one has nothing left
+    _build(later)  # both chapters in one folder: --notebooks records the named one only
+    record_ledger.main(["--claims", str(later), "--command", "noise only", "--img-s", "600", "--add",
+                        "--notebooks", "noise", *args])
+    parts = json.loads((out / "build.json").read_text())["parts"]
+    assert [(p["command"], p["notebooks"], p["minutes"]) for p in parts] == [
+        ("part one", ["cosine"], {"cosine": 2.0}), ("noise only", ["noise"], {"noise": 10.0})]
+    with pytest.raises(SystemExit, match="no \\*.claims.json of ablations in"):
+        record_ledger.main(["--claims", str(later), "--command", "x", "--img-s", "1", "--add", "--notebooks",
+                            "ablations", *args])
+
+    # cosine recorded again: part one has nothing left
     record_ledger.main(["--claims", str(later), "--command", "part three", "--img-s", "300", "--add", *args])
     parts = json.loads((out / "build.json").read_text())["parts"]
     assert [p["command"] for p in parts] == ["part three"] and parts[0]["notebooks"] == ["cosine", "noise"]
@@ -188,4 +198,4 @@ def test_a_seed_set_recorded_chapter_by_chapter(tmp_path: Path) -> None:
         record_ledger.main(["--claims", str(later), "--command", "x", "--add", "--overwrite", *args])
     dry = subprocess.run(["make", "-n", "-C", str(REPO_DIR), "record-second-seeds", "ADD=1", "SECTIONS=benchmarks"],
                          capture_output=True, text=True, check=True).stdout
-    assert "--add" in dry and "SECTIONS='benchmarks'" in dry
+    assert "--add" in dry and "SECTIONS='benchmarks'" in dry and "--notebooks benchmarks" in dry
