@@ -199,3 +199,13 @@ def test_a_seed_set_recorded_chapter_by_chapter(tmp_path: Path) -> None:
     dry = subprocess.run(["make", "-n", "-C", str(REPO_DIR), "record-second-seeds", "ADD=1", "SECTIONS=benchmarks"],
                          capture_output=True, text=True, check=True).stdout
     assert "--add" in dry and "SECTIONS='benchmarks'" in dry and "--notebooks benchmarks" in dry
+
+
+def test_a_recorded_ledgers_claims_files_are_committed_with_it() -> None:
+    """The claims files are the record (the ledger page reads them, not ledger.csv): git must not
+    ignore them under benchmarks/results/, where it ignores them everywhere else."""
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "-C", str(REPO_DIR), "check-ignore", "-q", path]).returncode == 0
+
+    assert not ignored("benchmarks/results/ledger-cpu-seeds-3-4-5/benchmarks.claims.json")
+    assert ignored("runs/second-seeds/benchmarks.claims.json") and ignored("book/executed/ledger.claims.json")
