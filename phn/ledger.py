@@ -685,6 +685,11 @@ def verdict_counts(table: pd.DataFrame) -> pd.Series:
 _SIDE = {"holds": "holds", "holds qualitatively": "holds", "does not hold at this scale": "does not hold"}
 
 
+COMPARISON_COLUMNS = {"where": "Where", "claim": "Claim", "first": "First set", "second": "Second set",
+                      "change": "Change", "first_ours": "First set: ours", "second_ours": "Second set: ours"}
+"""Column headings of :func:`verdict_changes` on the ledger page."""
+
+
 def verdict_changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     """Two ledgers (:func:`ledger_table`, e.g. the book's seeds and a second seed set) side by side.
 
@@ -772,7 +777,7 @@ def judge(claim: str, specs: Sequence[tuple[str, str, str, str]], table: pd.Data
 
 __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
-    "load_findings", "not_measured_reasons", "notebooks_recorded", "build_parts", "coverage_sentence", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
+    "COMPARISON_COLUMNS", "load_findings", "not_measured_reasons", "notebooks_recorded", "build_parts", "coverage_sentence", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
     "same_code_sentence",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "unconverged", "verdict_changes", "verdict_of",

@@ -141,6 +141,7 @@ def test_two_recorded_ledgers_side_by_side_on_the_ledger_page(tmp_path: Path) ->
     # Figure 12 changed verdict; Section 4.2's chapter ran in the first set only.
     assert "Both seed sets ran on the same training code" in text and "changed: **1**" in text
     assert "one set only: **1**" in text and "the second set lacks noise" in text
+    assert "<th>First set: ours</th>" in text and "First_ours" not in text
     assert "mean cos -0.2 [-0.5, 0.1]" in text and "mean cos -0.3 [-0.4, -0.2]" in text
     assert "recorded with `make book PROFILE=cpu`" in text and "300 img/s" in text
 
