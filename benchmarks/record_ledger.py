@@ -44,7 +44,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from phn.ledger import BUILD_FILE, SUFFIX, build_parts, claims_files, ledger_table, recorded_build
+from phn.ledger import BUILD_FILE, SUFFIX, build_parts, claims_files, claims_notebook, ledger_table, recorded_build
 from phn.machine import plain_images_per_second, scaled_minutes
 from phn.notebooks import durations
 from phn.profiles import PROFILES
@@ -102,13 +102,12 @@ def parse_seeds(text: str) -> list[int]:
 
 def record(args: argparse.Namespace) -> Path:
     """Copy the claims and write ``build.json`` (:data:`phn.ledger.BUILD_FILE`) and ``ledger.csv`` into ``args.out``; return it."""
-    files = claims_files(args.claims)
-    if args.notebooks is not None:
-        files = [f for f in files if json.loads(f.read_text()).get("notebook") in args.notebooks]
+    notebook_of = {file: claims_notebook(file) for file in claims_files(args.claims)}
+    files = [f for f, name in notebook_of.items() if args.notebooks is None or name in args.notebooks]
     if not files:
         chosen = f" of {', '.join(args.notebooks)}" if args.notebooks is not None else ""
         raise SystemExit(f"record_ledger: no *{SUFFIX}{chosen} in {args.claims}: build the book (or make second-seeds) first")
-    chapters = sorted({json.loads(f.read_text())["notebook"] for f in files})
+    chapters = sorted({notebook_of[f] for f in files})
     earlier = recorded_build(args.out) if args.add and args.out.exists() else None
     if args.add and args.out.exists() and earlier is None:
         raise SystemExit(f"record_ledger: {args.out} has no {BUILD_FILE} to add to")
@@ -144,10 +143,11 @@ def record(args: argparse.Namespace) -> Path:
         replaced = set(part["notebooks"]) | set(part["minutes"])
         kept = []
         for old in build_parts(earlier):
-            old = {**old, "notebooks": [n for n in old.get("notebooks", []) if n not in replaced],
-                   "minutes": {n: m for n, m in (old.get("minutes") or {}).items() if n not in replaced},
-                   "minutes_at_600_img_s": {n: m for n, m in (old.get("minutes_at_600_img_s") or {}).items()
-                                            if n not in replaced}}
+            # a build recorded at once becomes the first part: its profile and seeds are the set's
+            old = {key: value for key, value in old.items() if key not in ("profile", "seeds")}
+            old["notebooks"] = [n for n in old.get("notebooks", []) if n not in replaced]
+            for key in ("minutes", "minutes_at_600_img_s"):
+                old[key] = {n: m for n, m in (old.get(key) or {}).items() if n not in replaced}
             if old["notebooks"] or old["minutes"]:
                 kept.append(old)
         build = {"profile": args.profile, "seeds": args.seeds, "parts": [*kept, part]}

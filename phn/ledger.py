@@ -321,11 +321,15 @@ def same_code_sentence(first: str | os.PathLike, second: str | os.PathLike) -> s
             "by more than their seeds, and a changed verdict may come from the code.")
 
 
+def claims_notebook(file: Path) -> str:
+    """The notebook that wrote the claims file ``file`` (its ``"notebook"``; else its name)."""
+    return json.loads(file.read_text()).get("notebook", file.name[: -len(SUFFIX)])
+
+
 def notebooks_recorded(directory: str | os.PathLike) -> list[str]:
     """The notebooks that wrote a claims file in ``directory`` (the chapters that ran in that build or
     seed set), sorted."""
-    return sorted({json.loads(file.read_text()).get("notebook", file.name[: -len(SUFFIX)])
-                   for file in claims_files(directory)})
+    return sorted({claims_notebook(file) for file in claims_files(directory)})
 
 
 def coverage_sentence(first: str | os.PathLike, second: str | os.PathLike) -> str:
@@ -777,7 +781,7 @@ def judge(claim: str, specs: Sequence[tuple[str, str, str, str]], table: pd.Data
 
 __all__ = [
     "CLAIMS", "Claim", "Finding", "LEDGER_CSS", "ledger_html", "VERDICTS", "Verdict", "claims_directory", "claims_path", "findings_markdown", "ledger_table", "verdict_from",
-    "COMPARISON_COLUMNS", "load_findings", "not_measured_reasons", "notebooks_recorded", "build_parts", "coverage_sentence", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
+    "COMPARISON_COLUMNS", "load_findings", "not_measured_reasons", "notebooks_recorded", "claims_notebook", "build_parts", "coverage_sentence", "record", "verdict_counts", "BUILD_FILE", "build_times", "claims_files", "code_versions", "recorded_build",
     "same_code_sentence",
     "COMPARE_OUTCOMES", "CONFIDENCE", "EQUIVALENCE_OUTCOMES", "Interval", "Outcome", "RULE_MARKDOWN", "compare",
     "equivalent", "interval_text", "judge", "judged", "not_judged_reason", "paired_interval", "paired_values", "unconverged", "verdict_changes", "verdict_of",

@@ -167,6 +167,7 @@ def test_a_seed_set_recorded_chapter_by_chapter(tmp_path: Path) -> None:
     record_ledger.main(["--claims", str(later), "--command", "part two", "--img-s", "150", "--add", *args])
     build = json.loads((out / "build.json").read_text())
     assert build["profile"] == "cpu" and build["seeds"] == [3, 4, 5]
+    assert not any({"profile", "seeds"} & set(part) for part in build["parts"])  # the set's, not a part's
     assert [(p["command"], p["notebooks"], p["minutes"]) for p in build["parts"]] == [
         ("part one", ["cosine"], {"cosine": 2.0}), ("part two", ["noise"], {"noise": 10.0})]
     assert notebooks_recorded(out) == ["cosine", "noise"] and len(pd.read_csv(out / "ledger.csv")) == len(ledger_table(out))
