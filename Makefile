@@ -111,11 +111,13 @@ second-seeds: venv data
 record-ledger: venv
 	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims book/executed --command 'make book PROFILE=$(PROFILE)'
 
-# ADD=1 adds this session's chapters to a seed set recorded in part by an earlier session.
+# ADD=1 adds this session's chapters to a seed set recorded in part by an earlier session; OVERWRITE=1
+# replaces a recorded set. The book's own seeds, chapter by chapter, in a folder of their own (so that the
+# ledger never compares the book with itself): SEEDS='[0, 1, 2]' SECOND=runs/first-seeds on both targets.
 record-second-seeds: venv
 	$(PY) benchmarks/record_ledger.py --profile $(PROFILE) --claims $(SECOND) --seeds '$(SEEDS)' \
-	  --command "make second-seeds PROFILE=$(PROFILE) SEEDS='$(SEEDS)' SECTIONS='$(SECTIONS)'" --out $(RECORDED_SECOND) \
-	  --notebooks $(SECTIONS) $(if $(ADD),--add)
+	  --command "make second-seeds PROFILE=$(PROFILE) SEEDS='$(SEEDS)' SECTIONS='$(SECTIONS)'$(if $(filter-out runs/second-seeds,$(SECOND)), SECOND=$(SECOND))" \
+	  --out $(RECORDED_SECOND) --notebooks $(SECTIONS) $(if $(ADD),--add) $(if $(OVERWRITE),--overwrite)
 
 notebooks: $(EXECUTED)
 

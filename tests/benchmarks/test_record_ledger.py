@@ -201,6 +201,20 @@ def test_a_seed_set_recorded_chapter_by_chapter(tmp_path: Path) -> None:
     dry = subprocess.run(["make", "-n", "-C", str(REPO_DIR), "record-second-seeds", "ADD=1", "SECTIONS=benchmarks"],
                          capture_output=True, text=True, check=True).stdout
     assert "--add" in dry and "SECTIONS='benchmarks'" in dry and "--notebooks benchmarks" in dry
+    assert "SECOND=" not in dry and "--overwrite" not in dry
+
+
+def test_the_books_own_seeds_are_recorded_from_a_folder_of_their_own() -> None:
+    """SEEDS='[0, 1, 2]' SECOND=runs/first-seeds: the recorded command names the folder (a reader reruns
+    it as written) and OVERWRITE=1 replaces an earlier recording of the same set."""
+    args = ["SEEDS=[0, 1, 2]", "SECOND=runs/first-seeds", "SECTIONS=benchmarks cosine", "OVERWRITE=1"]
+    dry = subprocess.run(["make", "-n", "-C", str(REPO_DIR), "record-second-seeds", *args],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--claims runs/first-seeds" in dry and "--out benchmarks/results/ledger-cpu-seeds-0-1-2" in dry
+    assert "SECTIONS='benchmarks cosine' SECOND=runs/first-seeds\"" in dry and "--overwrite" in dry
+    run = subprocess.run(["make", "-n", "-C", str(REPO_DIR), "second-seeds", *args[:3]],
+                         capture_output=True, text=True, check=True).stdout
+    assert "for nb in benchmarks cosine" in run and "runs/first-seeds/$nb.ipynb -p profile cpu -p seeds '[0, 1, 2]'" in run
 
 
 def test_a_recorded_ledgers_claims_files_are_committed_with_it() -> None:
